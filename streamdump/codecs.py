@@ -1,0 +1,295 @@
+"""Value codecs: one per field type, in one place.
+
+Each codec turns the Python value Django reads from a column into a JSON value for the stream
+(``encode``) and back into a Python value for the target column (``decode``). The writer and the
+reader compile one row function per section from these and know nothing about individual types.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import json
+import math
+import uuid
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+from django.db import models
+
+from .errors import CodecError
+
+Fn = Callable[[Any], Any]
+
+# Codec names by Django's internal field type. Fields that are not Django's own and convert
+# values themselves (from_db_value) use the "text" codec: value_to_string / to_python.
+_BY_INTERNAL_TYPE = {
+    "AutoField": "int",
+    "BigAutoField": "int",
+    "SmallAutoField": "int",
+    "IntegerField": "int",
+    "BigIntegerField": "int",
+    "SmallIntegerField": "int",
+    "PositiveIntegerField": "int",
+    "PositiveBigIntegerField": "int",
+    "PositiveSmallIntegerField": "int",
+    "CharField": "str",
+    "TextField": "str",
+    "SlugField": "str",
+    "EmailField": "str",
+    "URLField": "str",
+    "FilePathField": "str",
+    "FileField": "str",
+    "ImageField": "str",
+    "GenericIPAddressField": "str",
+    "IPAddressField": "str",
+    "BooleanField": "bool",
+    "NullBooleanField": "bool",
+    "FloatField": "float",
+    "DecimalField": "decimal",
+    "DateTimeField": "datetime",
+    "DateField": "date",
+    "TimeField": "time",
+    "DurationField": "duration",
+    "UUIDField": "uuid",
+    "BinaryField": "bytes",
+    "JSONField": "json",
+}
+
+CODECS = (
+    "int", "str", "bool", "float", "decimal", "datetime", "date", "time",
+    "duration", "uuid", "bytes", "json", "text", "natural",
+)  # fmt: skip
+
+
+def _django_base(cls: type) -> type:
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("django."):
+            return klass
+    return models.Field
+
+
+def _value_field(field: models.Field) -> models.Field:
+    """The field that defines a column's values: a foreign key's target, followed to the end."""
+    while field.is_relation and (field.many_to_one or field.one_to_one):
+        field = field.target_field
+    return field
+
+
+def codec_name(field: models.Field, natural_models: frozenset[str] = frozenset()) -> str:
+    """Name of the codec that writes this concrete field's column."""
+    if field.is_relation and field.related_model is not None:
+        if field.related_model._meta.label in natural_models:
+            return "natural"
+    value_field = _value_field(field)
+    klass = type(value_field)
+    if klass.__module__.startswith("django."):
+        return _BY_INTERNAL_TYPE.get(value_field.get_internal_type(), "text")
+    base = _django_base(klass)
+    # A custom subclass that only changes validation or forms reads the same values as its base.
+    if getattr(klass, "from_db_value", None) is getattr(base, "from_db_value", None):
+        return _BY_INTERNAL_TYPE.get(base.__name__, "text")
+    return "text"
+
+
+# --- encoders: value read by Django -> JSON value -------------------------------------------
+
+
+def _enc_float(v: float) -> float | str:
+    if math.isfinite(v):
+        return v
+    return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
+
+
+def _enc_duration(v: datetime.timedelta) -> int:
+    return (v.days * 86400 + v.seconds) * 1_000_000 + v.microseconds
+
+
+def _enc_bytes(v: bytes | memoryview) -> str:
+    return base64.b64encode(v).decode("ascii")
+
+
+def _enc_json(raw: str | bytes) -> list:
+    # The column is read as text (see writer), so SQL NULL (None, never reaches here) and a JSON
+    # null document stay distinct: a document is boxed in a one-element array.
+    try:
+        return [orjson.loads(raw)]
+    except orjson.JSONDecodeError as exc:
+        raise CodecError(f"JSON value cannot be represented exactly: {exc}") from None
+
+
+_ENCODERS: dict[str, Fn | None] = {
+    "int": None,
+    "str": None,
+    "bool": None,
+    "float": _enc_float,
+    "decimal": str,
+    "datetime": datetime.datetime.isoformat,
+    "date": datetime.date.isoformat,
+    "time": datetime.time.isoformat,
+    "duration": _enc_duration,
+    "uuid": str,
+    "bytes": _enc_bytes,
+    "json": _enc_json,
+}
+
+
+def encoder(name: str, field: models.Field, natural: dict[Any, list] | None = None) -> Fn | None:
+    """The function that encodes one non-NULL value of this column (None: value as read)."""
+    if name == "natural":
+        label = field.related_model._meta.label
+
+        def enc_natural(v: Any) -> list:
+            try:
+                return natural[v]
+            except (KeyError, TypeError):
+                raise CodecError(f"no {label} row with primary key {v!r}") from None
+
+        return enc_natural
+    if name == "text":
+        attname = field.attname
+        return lambda v: field.value_to_string(SimpleNamespace(**{attname: v}))
+    return _ENCODERS[name]
+
+
+# --- decoders: JSON value -> Python value for the target column ------------------------------
+
+
+def _typed(kind: type, label: str) -> Fn:
+    def check(v: Any) -> Any:
+        if v.__class__ is not kind:
+            raise CodecError(f"expected {label}, got {type(v).__name__} {v!r:.60}")
+        return v
+
+    return check
+
+
+def _dec_float(v: Any) -> float:
+    if v.__class__ is float:
+        return v
+    if v.__class__ is int:
+        return float(v)
+    if v in ("NaN", "Infinity", "-Infinity"):
+        return float(v.replace("inity", ""))
+    raise CodecError(f"expected a number, got {v!r:.60}")
+
+
+def _parser(kind: Callable[[str], Any], label: str) -> Fn:
+    def parse(v: Any) -> Any:
+        if v.__class__ is not str:
+            raise CodecError(f"expected {label} as a string, got {v!r:.60}")
+        try:
+            return kind(v)
+        except (ValueError, InvalidOperation, binascii.Error):
+            raise CodecError(f"invalid {label}: {v!r:.60}") from None
+
+    return parse
+
+
+def _dec_duration(v: Any) -> datetime.timedelta:
+    if v.__class__ is not int:
+        raise CodecError(f"expected a duration in integer microseconds, got {v!r:.60}")
+    return datetime.timedelta(microseconds=v)
+
+
+def _b64(v: str) -> bytes:
+    return base64.b64decode(v, validate=True)
+
+
+_DECODERS: dict[str, Fn] = {
+    "int": _typed(int, "an integer"),
+    "str": _typed(str, "a string"),
+    "bool": _typed(bool, "true or false"),
+    "float": _dec_float,
+    "decimal": _parser(Decimal, "decimal"),
+    "datetime": _parser(datetime.datetime.fromisoformat, "datetime"),
+    "date": _parser(datetime.date.fromisoformat, "date"),
+    "time": _parser(datetime.time.fromisoformat, "time"),
+    "duration": _dec_duration,
+    "uuid": _parser(uuid.UUID, "UUID"),
+    "bytes": _parser(_b64, "base64"),
+}
+
+# Values of these codecs go to the driver as decoded; the rest pass through the field's
+# get_db_prep_save so that each backend gets its own representation (naive UTC on SQLite, ...).
+_NO_PREP = frozenset({"int", "str", "bool", "float", "natural"})
+
+
+def decoder(
+    name: str, field: Any, connection: Any, natural: dict | None = None, prep: bool = True
+) -> Fn:
+    """The function that turns one non-NULL stream value into the value the driver inserts.
+
+    With prep=False it returns the Python value instead, for saving through the ORM.
+    """
+    if name == "natural":
+        label = field.related_model._meta.label
+
+        def dec_natural(v: Any) -> Any:
+            try:
+                return natural[tuple(v)]
+            except (KeyError, TypeError):
+                raise CodecError(f"no {label} with natural key {v!r:.80} in the target") from None
+
+        return dec_natural
+    if name == "json":
+        adapt = getattr(connection.ops, "adapt_json_value", None)
+        encoder_cls = getattr(_value_field(field), "encoder", None)
+
+        def dec_json(v: Any) -> Any:
+            if v.__class__ is not list or len(v) != 1:
+                raise CodecError(f"expected a JSON document boxed as [document], got {v!r:.60}")
+            if not prep:
+                return v[0]
+            if adapt is not None:
+                return adapt(v[0], encoder_cls)
+            return json.dumps(v[0], cls=encoder_cls)
+
+        return dec_json
+    if name == "text":
+        value_field = _value_field(field)
+
+        def dec_text(v: Any) -> Any:
+            if v.__class__ is not str:
+                raise CodecError(f"expected a string, got {v!r:.60}")
+            try:
+                value = value_field.to_python(v)
+                return field.get_db_prep_save(value, connection) if prep else value
+            except Exception as exc:  # the field's own validation, any type
+                raise CodecError(f"invalid value {v!r:.60}: {exc}") from None
+
+        return dec_text
+    decode = _DECODERS[name]
+    if name in _NO_PREP or not prep:
+        return decode
+    prep = field.get_db_prep_save
+
+    def dec_prep(v: Any) -> Any:
+        return prep(decode(v), connection)
+
+    return dec_prep
+
+
+def row_function(fns: list[Fn | None]) -> Callable[[Any], list]:
+    """Compile per-column functions into one function over a row; NULLs pass through."""
+    active = [(i, fn) for i, fn in enumerate(fns) if fn is not None]
+    if not active:
+        return list
+
+    def apply(row: Any) -> list:
+        row = list(row)
+        for i, fn in active:
+            v = row[i]
+            if v is not None:
+                try:
+                    row[i] = fn(v)
+                except CodecError as exc:
+                    exc.column_index = i  # the caller knows the column names
+                    raise
+        return row
+
+    return apply

@@ -1,0 +1,41 @@
+"""The STREAMDUMP settings dict, with defaults that work for a plain Django project."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from django.conf import settings
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Resolved STREAMDUMP settings; each attribute is the lower-case form of its key."""
+
+    auth_models: tuple[str, ...] = ()  # default: the user model and auth.Group
+    settings_models: tuple[str, ...] = ()
+    plugin_config_models: tuple[str, ...] = ()
+    plugin_reload: str | None = None
+    exclude: tuple[str, ...] = ("sessions",)
+    natural_key_models: tuple[str, ...] = ("contenttypes.ContentType", "auth.Permission")
+    batch_size: int = 2000
+    compression_level: int = 3
+    app_version: str | None = None
+
+
+def get_config() -> Config:
+    """Read settings.STREAMDUMP, filling in defaults; unknown keys are an error."""
+    raw = dict(getattr(settings, "STREAMDUMP", None) or {})
+    names = {f.name.upper(): f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            f"STREAMDUMP has unknown keys {unknown}; known keys: {sorted(names)}"
+        )
+    values = {
+        names[key]: tuple(value) if isinstance(value, (list, tuple)) else value
+        for key, value in raw.items()
+    }
+    values.setdefault("auth_models", (settings.AUTH_USER_MODEL, "auth.Group"))
+    return Config(**values)

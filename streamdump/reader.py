@@ -1,0 +1,290 @@
+"""Read a format v1 stream in one pass: header, then sections yielding bounded batches of rows.
+
+Counts and digests are verified as the stream goes by; a stream without its trailer is
+truncated. Decoding values for a target database is the importer's job, not the reader's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import orjson
+import zstandard
+
+from .errors import FormatError, TruncatedStream
+from .format import FORMAT_NAME, FORMAT_VERSION, ZSTD_MAGIC, row_digest, stream_digest
+
+_CHUNK = 1 << 20
+
+
+class _Prefixed:
+    """A readable that first returns bytes already read from the stream (for sniffing)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self.head, self.stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            data, self.head = self.head, b""
+            return data
+        return self.stream.read(size)
+
+
+def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
+    head = stream.read(4)
+    if head == ZSTD_MAGIC:
+        source = zstandard.ZstdDecompressor().stream_reader(
+            _Prefixed(head, stream), read_across_frames=True, closefd=False
+        )
+    elif head[:1] == b"{":
+        source = _Prefixed(head, stream)  # uncompressed NDJSON, e.g. after `zstd -d`
+    elif head[:1] in (b"[", b" ", b"\n") and head.lstrip()[:1] in (b"[", b""):
+        raise FormatError(
+            "this looks like a Django fixture (a JSON array as written by dumpdata), "
+            "not a streamdump stream"
+        )
+    elif not head:
+        raise TruncatedStream("the input is empty")
+    else:
+        raise FormatError("not a streamdump stream (neither zstd data nor NDJSON)")
+    pending = b""
+    while True:
+        try:
+            data = source.read(_CHUNK)
+        except zstandard.ZstdError as exc:
+            raise FormatError(f"the compressed data is damaged: {exc}") from None
+        if not data:
+            break
+        parts = (pending + data).split(b"\n")
+        pending = parts.pop()
+        yield from parts
+    if pending:
+        yield pending  # no final newline: the parser reports the cut line
+
+
+@dataclass
+class Section:
+    """A section of the stream: one table's description; iterate batches() for its rows."""
+
+    model: str
+    table: str
+    phase: str
+    columns: list[str]
+    codecs: list[str]
+    expected_rows: int | None
+    rows: int = 0
+    digest: str = ""
+    _reader: StreamReader | None = field(default=None, repr=False)
+    _done: bool = False
+
+    def batches(self) -> Iterator[tuple[int, list[list[Any]]]]:
+        """Yield (number of the batch's first row, rows); verifies the section at its end."""
+        if self._reader is None or self._done:
+            return
+        yield from self._reader._section_rows(self)
+
+
+class StreamReader:
+    """One-pass reader over a format v1 stream (zstd or plain NDJSON)."""
+
+    def __init__(self, stream: BinaryIO, batch_size: int = 2000) -> None:
+        self.batch_size = batch_size
+        self._lines = _raw_lines(stream)
+        self._lineno = 0
+        self._digests: list[str] = []
+        self._total_rows = 0
+        self.trailer: dict | None = None
+        self.header = self._read_header()
+        self._planned = list(self.header.get("tables") or [])
+
+    def _next(self) -> bytes | None:
+        try:
+            line = next(self._lines)
+        except StopIteration:
+            return None
+        self._lineno += 1
+        return line
+
+    def _control(self, line: bytes, expect: str) -> dict:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise FormatError(f"invalid JSON in {expect} line: {exc}", line=self._lineno) from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            raise FormatError(f"expected {expect} line, got {line[:60]!r}", line=self._lineno)
+        return obj
+
+    def _read_header(self) -> dict:
+        line = self._next()
+        if line is None:
+            raise TruncatedStream("the stream is empty: no header")
+        header = self._control(line, "a header")
+        if header.get("format") != FORMAT_NAME or header.get("type") != "header":
+            raise FormatError("not a streamdump stream: the first line is not its header", line=1)
+        version = header.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise FormatError(f"invalid format version {version!r}", line=1)
+        if version > FORMAT_VERSION:
+            raise FormatError(
+                f"the stream uses format version {version}, newer than this streamdump reads "
+                f"(version {FORMAT_VERSION}); upgrade streamdump to import it",
+                line=1,
+            )
+        return header
+
+    def sections(self) -> Iterator[Section]:
+        """Yield each section in stream order; ends after verifying the trailer."""
+        current: Section | None = None
+        while True:
+            if current is not None and not current._done:
+                for _ in current.batches():  # drain what the caller did not read
+                    pass
+            line = self._next()
+            if line is None:
+                raise TruncatedStream(
+                    f"the stream ends after {len(self._digests)} sections without its trailer: "
+                    "the file is truncated",
+                    line=self._lineno,
+                )
+            obj = self._control(line, "a section or trailer")
+            kind = obj["type"]
+            if kind == "trailer":
+                self._check_trailer(obj)
+                return
+            if kind != "section":
+                raise FormatError(f"unexpected {kind!r} line between sections", line=self._lineno)
+            current = self._section(obj)
+            yield current
+
+    def _section(self, obj: dict) -> Section:
+        try:
+            columns = [str(name) for name, _ in obj["columns"]]
+            codecs = [str(codec) for _, codec in obj["columns"]]
+            section = Section(
+                model=str(obj["model"]),
+                table=str(obj["table"]),
+                phase=str(obj.get("phase", "remainder")),
+                columns=columns,
+                codecs=codecs,
+                expected_rows=None,
+                _reader=self,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise FormatError("malformed section line", line=self._lineno) from None
+        index = len(self._digests)
+        if self._planned:
+            if index >= len(self._planned):
+                raise FormatError(
+                    f"section {section.model} is not listed in the header", line=self._lineno
+                )
+            plan = self._planned[index]
+            if plan.get("model") != section.model or plan.get("columns") != obj["columns"]:
+                raise FormatError(
+                    f"section {section.model} differs from the header's table {plan.get('model')}",
+                    line=self._lineno,
+                )
+            section.expected_rows = plan.get("rows")
+        return section
+
+    def _section_rows(self, section: Section) -> Iterator[tuple[int, list[list[Any]]]]:
+        digest = row_digest()
+        width = len(section.columns)
+        pending: list[bytes] = []
+        first = 1
+        while True:
+            line = self._next()
+            if line is None:
+                raise TruncatedStream(
+                    "the stream ends inside the section: the file is truncated",
+                    section=section.model,
+                    row=section.rows + len(pending),
+                )
+            if line[:1] == b"[":
+                pending.append(line)
+                if len(pending) >= self.batch_size:
+                    rows = self._decode(section, pending, first, width, digest)
+                    first += len(rows)
+                    pending = []
+                    yield first - len(rows), rows
+                continue
+            if pending:
+                rows = self._decode(section, pending, first, width, digest)
+                first += len(rows)
+                pending = []
+                yield first - len(rows), rows
+            end = self._control(line, "a row or end")
+            if end["type"] != "end":
+                raise FormatError(
+                    f"unexpected {end['type']!r} line inside a section",
+                    section=section.model,
+                    line=self._lineno,
+                )
+            self._check_end(section, end, digest.hexdigest())
+            section._done = True
+            return
+
+    def _decode(
+        self, section: Section, lines: list[bytes], first: int, width: int, digest: Any
+    ) -> list[list[Any]]:
+        for line in lines:
+            digest.update(line + b"\n")
+        try:
+            rows = orjson.loads(b"[" + b",".join(lines) + b"]")
+        except orjson.JSONDecodeError:
+            rows = None
+        if rows is None or any(len(r) != width for r in rows if isinstance(r, list)):
+            self._locate_bad_row(section, lines, first, width)
+        section.rows += len(rows)
+        return rows
+
+    def _locate_bad_row(self, section: Section, lines: list[bytes], first: int, width: int):
+        base_line = self._lineno - len(lines)
+        for offset, line in enumerate(lines):
+            where = {"section": section.model, "row": first + offset, "line": base_line + offset}
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise FormatError(f"invalid JSON row: {exc}", **where) from None
+            if not isinstance(row, list) or len(row) != width:
+                got = len(row) if isinstance(row, list) else type(row).__name__
+                raise FormatError(f"row has {got} values, the section has {width} columns", **where)
+        raise FormatError("invalid rows", section=section.model)  # pragma: no cover
+
+    def _check_end(self, section: Section, end: dict, hexdigest: str) -> None:
+        where = {"section": section.model, "line": self._lineno}
+        if end.get("model") not in (None, section.model):
+            raise FormatError(f"end line names {end.get('model')!r}", **where)
+        if end.get("rows") != section.rows:
+            raise FormatError(
+                f"the section holds {section.rows} rows but its end line says {end.get('rows')}",
+                **where,
+            )
+        if section.expected_rows is not None and section.expected_rows != section.rows:
+            raise FormatError(
+                f"the header announced {section.expected_rows} rows, the section holds "
+                f"{section.rows}",
+                **where,
+            )
+        if end.get("digest") != hexdigest:
+            raise FormatError("row digest mismatch: the section's data is damaged", **where)
+        section.digest = hexdigest
+        self._digests.append(hexdigest)
+        self._total_rows += section.rows
+
+    def _check_trailer(self, trailer: dict) -> None:
+        where = {"line": self._lineno}
+        if self._planned and len(self._digests) != len(self._planned):
+            raise FormatError(
+                f"the header lists {len(self._planned)} tables, the stream holds "
+                f"{len(self._digests)}",
+                **where,
+            )
+        if trailer.get("sections") != len(self._digests) or trailer.get("rows") != self._total_rows:
+            raise FormatError("the trailer's totals do not match the stream", **where)
+        if trailer.get("digest") != stream_digest(self._digests):
+            raise FormatError("the trailer's digest does not match the sections", **where)
+        if self._next() is not None:
+            raise FormatError("data follows the trailer", line=self._lineno)
+        self.trailer = trailer

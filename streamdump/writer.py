@@ -1,0 +1,208 @@
+"""Export: read every table in keyset-paginated batches inside one snapshot and write format v1.
+
+Data flows models -> dependency order (tables) -> row encoding (codecs) -> zstd NDJSON.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import django
+import orjson
+import zstandard
+from django.db import connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
+
+from . import __version__
+from .codecs import encoder, row_function
+from .conf import Config, get_config
+from .dbinfo import applied_migrations, database_version
+from .errors import CodecError, StreamdumpError
+from .format import DIGEST_NAME, FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
+from .naturalkeys import export_index
+from .progress import progress_bar
+from .snapshot import read_snapshot
+from .tables import Table, model_tables
+
+log = logging.getLogger("streamdump")
+
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes_written: int = 0
+    seconds: float = 0.0
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+class _CountingWriter:
+    """Counts the compressed bytes that reach the output."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.count = stream, 0
+
+    def write(self, data: bytes) -> int:
+        self.stream.write(data)
+        self.count += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def _header(using: str, config: Config, tables: list[Table], counts: dict, exclude) -> dict:
+    app_version = config.app_version() if callable(config.app_version) else config.app_version
+    return {
+        "type": "header",
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        "source": {
+            "vendor": connections[using].vendor,
+            "database_version": database_version(using),
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "streamdump": __version__,
+            "app_version": app_version,
+        },
+        "digest": DIGEST_NAME,
+        "options": {"exclude": sorted({*config.exclude, *exclude})},
+        "migrations": applied_migrations(using),
+        "tables": [{**t.describe(), "rows": counts[t.label]} for t in tables],
+    }
+
+
+def _select(table: Table) -> list[Any]:
+    # JSON is read as text so that SQL NULL and a JSON null document stay distinct.
+    return [
+        Cast(f.attname, output_field=TextField()) if codec == "json" else f.attname
+        for f, codec in zip(table.fields, table.codecs, strict=True)
+    ]
+
+
+def _encode_error(table: Table, row: tuple, pk_index: int, exc: Exception) -> StreamdumpError:
+    column = None
+    if isinstance(exc, CodecError) and exc.column_index is not None:
+        column = table.columns[exc.column_index]
+    else:  # orjson refused a value: find which
+        for name, value in zip(table.columns, row, strict=True):
+            try:
+                orjson.dumps(value)
+            except TypeError:
+                column = name
+                break
+    where = f"{table.label} (table {table.db_table}) row pk={row[pk_index]!r}"
+    if column:
+        where += f" column {column}"
+    return StreamdumpError(f"cannot export {where}: {exc}")
+
+
+def write_table(
+    out: Any, table: Table, using: str, batch_size: int, natural: dict, bar: Any
+) -> tuple[int, str]:
+    """Write one section (section line, rows, end line); return (rows, hex digest)."""
+    out.write(orjson.dumps({"type": "section", **table.describe()}, option=_NEWLINE))
+    encode = row_function(
+        [
+            encoder(codec, f, natural.get(f.related_model._meta.label) if f.is_relation else None)
+            for f, codec in zip(table.fields, table.codecs, strict=True)
+        ]
+    )
+    pk_index = table.fields.index(table.model._meta.pk)
+    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*_select(table))
+    digest = row_digest()
+    count, last = 0, None
+    dumps = orjson.dumps
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        rows = list(page[:batch_size])
+        if not rows:
+            break
+        try:
+            data = b"".join([dumps(encode(row), option=_NEWLINE) for row in rows])
+        except (CodecError, TypeError) as exc:
+            bad = next(r for r in rows if not _encodes(encode, r))
+            raise _encode_error(table, bad, pk_index, exc) from None
+        digest.update(data)
+        out.write(data)
+        count += len(rows)
+        bar.update(len(rows))
+        last = rows[-1][pk_index]
+        if len(rows) < batch_size:
+            break
+    end = {"type": "end", "model": table.label, "rows": count, "digest": digest.hexdigest()}
+    out.write(orjson.dumps(end, option=_NEWLINE))
+    return count, end["digest"]
+
+
+def _encodes(encode: Any, row: tuple) -> bool:
+    try:
+        orjson.dumps(encode(row))
+    except (CodecError, TypeError):
+        return False
+    return True
+
+
+def export(
+    stream: BinaryIO,
+    using: str = "default",
+    exclude: tuple[str, ...] = (),
+    *,
+    batch_size: int | None = None,
+    compression_level: int | None = None,
+    progress: bool = False,
+    config: Config | None = None,
+) -> ExportSummary:
+    """Write the whole database `using` to `stream` as a format v1 zstd stream."""
+    config = config or get_config()
+    batch_size = batch_size or config.batch_size
+    level = compression_level if compression_level is not None else config.compression_level
+    started = time.monotonic()
+    summary = ExportSummary()
+    tables = model_tables(config, using, tuple(exclude))
+    sink = _CountingWriter(stream)
+    with read_snapshot(using):
+        counts = {t.label: t.model._base_manager.using(using).count() for t in tables}
+        natural = {t.label: export_index(t.model, using) for t in tables if t.is_natural}
+        header = _header(using, config, tables, counts, exclude)
+        compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+        with compressor.stream_writer(sink, closefd=False) as out:
+            out.write(orjson.dumps(header, option=_NEWLINE))
+            digests = []
+            with progress_bar(sum(counts.values()), "export", progress) as bar:
+                for table in tables:
+                    log.debug("exporting %s", table.label)
+                    rows, hexdigest = write_table(out, table, using, batch_size, natural, bar)
+                    summary.rows[table.label] = rows
+                    digests.append(hexdigest)
+            trailer = {
+                "type": "trailer",
+                "sections": len(tables),
+                "rows": summary.total_rows,
+                "digest": stream_digest(digests),
+            }
+            out.write(orjson.dumps(trailer, option=_NEWLINE))
+    sink.flush()
+    summary.bytes_written = sink.count
+    summary.seconds = time.monotonic() - started
+    log.info(
+        "exported %d rows from %d tables (%d bytes) in %.2fs",
+        summary.total_rows,
+        len(tables),
+        summary.bytes_written,
+        summary.seconds,
+    )
+    return summary
