@@ -1,9 +1,31 @@
 """streamdump: export and import a whole Django database as zstd-compressed NDJSON.
 
-Public API:
-    export(stream, using="default", exclude=()) -> ExportSummary
-    load(stream, using="default", clear=False) -> ImportSummary
-    inspect(stream) -> InspectReport
+Public API (usable without the management commands):
+    export(stream, using="default", exclude=()) -> ExportSummary   write a dump to a binary stream
+    load(stream, using="default", clear=False) -> ImportSummary    import a dump, all or nothing
+    inspect_stream(stream) -> InspectReport                        verify a dump, no database
+    database_digests(using="default") -> {label: (rows, digest)}   compare two databases
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+_API = {
+    "export": "writer",
+    "load": "sequencer",
+    "inspect_stream": "inspection",
+    "database_digests": "digest",
+}
+
+
+def __getattr__(name: str):
+    # Imported lazily: Django imports this package while loading apps, before models are ready.
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    raise AttributeError(f"module 'streamdump' has no attribute {name!r}")
+
+
+__all__ = ["__version__", *_API]

@@ -43,6 +43,9 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp makes 0600; a finished dump gets normal modes
         with os.fdopen(fd, "wb") as out:
             yield out
             out.flush()

@@ -1,0 +1,1 @@
+"""Settings package of the streamdump example project."""

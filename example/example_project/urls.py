@@ -1,0 +1,6 @@
+"""URL configuration: only the admin, enough to browse the generated data."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [path("admin/", admin.site.urls)]

@@ -1,0 +1,7 @@
+"""`python -m streamdump` runs the console script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

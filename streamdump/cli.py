@@ -1,0 +1,129 @@
+"""The `streamdump` console script: export, import, inspect and digest outside manage.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+
+
+def _setup_django(args: argparse.Namespace) -> None:
+    # Like manage.py, find the project's settings from the current directory.
+    sys.path.insert(0, os.getcwd())
+    if args.pythonpath:
+        sys.path.insert(0, args.pythonpath)
+    if args.settings:
+        os.environ["DJANGO_SETTINGS_MODULE"] = args.settings
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise SystemExit("streamdump: give --settings or set DJANGO_SETTINGS_MODULE")
+    import django
+
+    django.setup()
+
+
+def _django_command(name: str, argv: list[str], args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    try:
+        call_command(name, *argv)
+    except CommandError as exc:
+        print(f"CommandError: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .errors import StreamdumpError
+    from .files import open_input
+    from .inspection import format_report, inspect_stream
+
+    try:
+        with open_input(args.path) as stream:
+            report = inspect_stream(stream)
+    except StreamdumpError as exc:
+        print(f"streamdump: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "intact": report.intact,
+                    "error": report.error,
+                    "header": report.header,
+                    "sections": report.sections,
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(format_report(report))
+    return 0 if report.intact else 1
+
+
+def _digest(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from .digest import database_digests
+
+    digests = database_digests(args.database)
+    print(json.dumps({label: list(v) for label, v in digests.items()}, indent=1))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the console script."""
+    parser = argparse.ArgumentParser(
+        prog="streamdump",
+        description="Export and import a whole Django database as zstd-compressed NDJSON.",
+    )
+    parser.add_argument("--version", action="version", version=f"streamdump {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    django_opts = argparse.ArgumentParser(add_help=False)
+    django_opts.add_argument(
+        "--settings", help="Django settings module (else DJANGO_SETTINGS_MODULE)."
+    )
+    django_opts.add_argument("--pythonpath", help="A directory to add to the Python path.")
+    sub.add_parser(
+        "export",
+        parents=[django_opts],
+        add_help=False,
+        help="Export the database (options as manage.py dumpstream).",
+    )
+    sub.add_parser(
+        "import",
+        parents=[django_opts],
+        add_help=False,
+        help="Import a dump (options as manage.py loadstream).",
+    )
+    inspect = sub.add_parser(
+        "inspect", help="Show a dump's header and sections and verify it; no database needed."
+    )
+    inspect.add_argument("path", help="The dump file, or '-' for standard input.")
+    inspect.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    digest = sub.add_parser(
+        "digest", parents=[django_opts], help="Print row count and content digest per table."
+    )
+    digest.add_argument("--database", default="default")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script and of `python -m streamdump`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ("export", "import"):
+        # export/import pass their options through to the management commands.
+        command = {"export": "dumpstream", "import": "loadstream"}[argv[0]]
+        own, rest = argparse.ArgumentParser(add_help=False), argv[1:]
+        own.add_argument("--settings")
+        own.add_argument("--pythonpath")
+        args, passthrough = own.parse_known_args(rest)
+        return _django_command(command, passthrough, args)
+    args = parser.parse_args(argv)
+    if args.command == "inspect":
+        return _inspect(args)
+    return _digest(args)
