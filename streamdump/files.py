@@ -30,9 +30,15 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
             yield out
             out.flush()
         except BrokenPipeError:
+            _silence_stdout()
             raise OutputError(
                 "the reader of stdout closed the pipe before the export ended"
             ) from None
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+            _silence_stdout()
+            raise OutputError("no space left on device while writing stdout") from None
         return
     target = os.path.abspath(path)
     directory = os.path.dirname(target)
@@ -61,6 +67,13 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit; after a broken pipe that would print a second error.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 @contextlib.contextmanager

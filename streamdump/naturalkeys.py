@@ -33,6 +33,7 @@ def merge_row(
     Returns True when a row was inserted. `index` is updated with the row's target key.
     """
     obj = model(**values)
+    obj._state.db = using  # natural_key() may follow foreign keys: read them from the target
     key = tuple(obj.natural_key())
     if key in index:
         return False

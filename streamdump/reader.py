@@ -19,28 +19,46 @@ from .format import FORMAT_NAME, FORMAT_VERSION, ZSTD_MAGIC, row_digest, stream_
 _CHUNK = 1 << 20
 
 
-class _Prefixed:
-    """A readable that first returns bytes already read from the stream (for sniffing)."""
+def _zstd_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    """Decompress concatenated zstd frames; a frame cut short is a truncated stream."""
+    dctx = zstandard.ZstdDecompressor()
+    frame = dctx.decompressobj()
+    data, started = head, False
+    while True:
+        data = data or stream.read(_CHUNK)
+        if not data:
+            break
+        try:
+            started = True
+            out = frame.decompress(data)
+            while frame.eof and frame.unused_data:
+                rest = frame.unused_data
+                frame, started = dctx.decompressobj(), True
+                out += frame.decompress(rest)
+        except zstandard.ZstdError as exc:
+            raise FormatError(f"the compressed data is damaged: {exc}") from None
+        if frame.eof:
+            frame, started = dctx.decompressobj(), False
+        data = b""
+        if out:
+            yield out
+    if started:
+        raise TruncatedStream("the compressed data ends inside a zstd frame: the file is truncated")
 
-    def __init__(self, head: bytes, stream: BinaryIO) -> None:
-        self.head, self.stream = head, stream
 
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            data, self.head = self.head, b""
-            return data
-        return self.stream.read(size)
+def _plain_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
+    yield head
+    while data := stream.read(_CHUNK):
+        yield data
 
 
 def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
     head = stream.read(4)
     if head == ZSTD_MAGIC:
-        source = zstandard.ZstdDecompressor().stream_reader(
-            _Prefixed(head, stream), read_across_frames=True, closefd=False
-        )
+        chunks = _zstd_chunks(head, stream)
     elif head[:1] == b"{":
-        source = _Prefixed(head, stream)  # uncompressed NDJSON, e.g. after `zstd -d`
-    elif head[:1] in (b"[", b" ", b"\n") and head.lstrip()[:1] in (b"[", b""):
+        chunks = _plain_chunks(head, stream)  # uncompressed NDJSON, e.g. after `zstd -d`
+    elif head.lstrip()[:1] == b"[":
         raise FormatError(
             "this looks like a Django fixture (a JSON array as written by dumpdata), "
             "not a streamdump stream"
@@ -50,13 +68,7 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
     else:
         raise FormatError("not a streamdump stream (neither zstd data nor NDJSON)")
     pending = b""
-    while True:
-        try:
-            data = source.read(_CHUNK)
-        except zstandard.ZstdError as exc:
-            raise FormatError(f"the compressed data is damaged: {exc}") from None
-        if not data:
-            break
+    for data in chunks:
         parts = (pending + data).split(b"\n")
         pending = parts.pop()
         yield from parts
@@ -119,7 +131,7 @@ class StreamReader:
     def _read_header(self) -> dict:
         line = self._next()
         if line is None:
-            raise TruncatedStream("the stream is empty: no header")
+            raise TruncatedStream("the stream ends before its header: the file is truncated")
         header = self._control(line, "a header")
         if header.get("format") != FORMAT_NAME or header.get("type") != "header":
             raise FormatError("not a streamdump stream: the first line is not its header", line=1)

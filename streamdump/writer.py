@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import django
 import orjson
 import zstandard
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
@@ -128,7 +128,12 @@ def write_table(
     dumps = orjson.dumps
     while True:
         page = queryset if last is None else queryset.filter(pk__gt=last)
-        rows = list(page[:batch_size])
+        try:
+            rows = list(page[:batch_size])
+        except DatabaseError as exc:
+            raise StreamdumpError(
+                f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
+            ) from exc
         if not rows:
             break
         try:
@@ -146,6 +151,15 @@ def write_table(
     end = {"type": "end", "model": table.label, "rows": count, "digest": digest.hexdigest()}
     out.write(orjson.dumps(end, option=_NEWLINE))
     return count, end["digest"]
+
+
+def _count(table: Table, using: str) -> int:
+    try:
+        return table.model._base_manager.using(using).count()
+    except DatabaseError as exc:
+        raise StreamdumpError(
+            f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
+        ) from exc
 
 
 def _encodes(encode: Any, row: tuple) -> bool:
@@ -175,7 +189,7 @@ def export(
     tables = model_tables(config, using, tuple(exclude))
     sink = _CountingWriter(stream)
     with read_snapshot(using):
-        counts = {t.label: t.model._base_manager.using(using).count() for t in tables}
+        counts = {t.label: _count(t, using) for t in tables}
         natural = {t.label: export_index(t.model, using) for t in tables if t.is_natural}
         header = _header(using, config, tables, counts, exclude)
         compressor = zstandard.ZstdCompressor(level=level, threads=-1)

@@ -1,0 +1,167 @@
+"""The commands as a user meets them: inspect, and every export error a user can cause."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+import zstandard
+
+from .helpers import MANAGE, example_env, manage, migrated_sqlite
+from .streams import lines_of
+
+INSPECT = [sys.executable, "-m", "streamdump", "inspect"]
+
+
+@pytest.fixture(scope="module")
+def filled(sqlite_template, tmp_path_factory):
+    """A small example database and a good dump of it."""
+    directory = tmp_path_factory.mktemp("cli")
+    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "db.sqlite3"))
+    manage("generate", "--rows", "600", env=env)
+    dump = directory / "good.ndjson.zst"
+    manage("dumpstream", "-o", str(dump), env=env)
+    return env, dump
+
+
+def inspect(path, *extra):
+    return subprocess.run([*INSPECT, *extra, str(path)], capture_output=True, check=False)
+
+
+def test_inspect_good_file(filled):
+    _, dump = filled
+    result = inspect(dump, "--json")
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["intact"] and report["header"]["source"]["vendor"] == "sqlite"
+    parts = next(s for s in report["sections"] if s["model"] == "inventory.Part")
+    assert parts["rows"] > 0
+
+
+def test_inspect_reads_stdin_and_plain_ndjson(filled, tmp_path):
+    _, dump = filled
+    plain = tmp_path / "plain.ndjson"
+    plain.write_bytes(b"\n".join(lines_of(dump.read_bytes())) + b"\n")
+    with open(plain, "rb") as stdin:
+        result = subprocess.run([*INSPECT, "-"], stdin=stdin, capture_output=True, check=False)
+    assert result.returncode == 0 and b"intact" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda data: data[: len(data) // 2], b"truncated"),
+        (lambda data: data[:-1], b""),
+        (lambda data: b"", b"empty"),
+        (lambda data: b'[{"model": "auth.user", "pk": 1}]', b"Django fixture"),
+        (lambda data: b"PK\x03\x04zipfile", b"not a streamdump stream"),
+    ],
+)
+def test_inspect_damaged_files_exit_non_zero(filled, tmp_path, damage, message):
+    _, dump = filled
+    bad = tmp_path / "bad.zst"
+    bad.write_bytes(damage(dump.read_bytes()))
+    result = inspect(bad)
+    assert result.returncode == 1
+    assert b"DAMAGED" in result.stdout and message in result.stdout
+
+
+def test_inspect_detects_a_changed_row(filled, tmp_path):
+    _, dump = filled
+    lines = lines_of(dump.read_bytes())
+    index = next(i for i, line in enumerate(lines) if line.startswith(b'[') and b"Pump" in line
+                 or line.startswith(b"[") and i > len(lines) // 2)  # fmt: skip
+    lines[index] = lines[index].replace(b"1", b"2", 1)
+    bad = tmp_path / "changed.zst"
+    bad.write_bytes(zstandard.ZstdCompressor().compress(b"\n".join(lines) + b"\n"))
+    result = inspect(bad)
+    assert result.returncode == 1 and b"digest mismatch" in result.stdout
+
+
+def test_inspect_missing_file(tmp_path):
+    result = inspect(tmp_path / "nope.zst")
+    assert result.returncode == 2 and b"no such file" in result.stderr
+
+
+def test_export_refuses_a_terminal(filled):
+    env, _ = filled
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, str(MANAGE), "dumpstream"], env=env, stdout=follower,
+            stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(follower)
+        os.close(leader)
+    assert result.returncode == 1 and b"refusing to write compressed data to a terminal" in (
+        result.stderr
+    )
+
+
+def test_export_to_a_full_disk_fails_clearly(filled):
+    env, _ = filled
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, str(MANAGE), "dumpstream"], env=env, stdout=full,
+            stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert b"no space left on device" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+def test_export_into_a_closed_pipe_fails_clearly(source):
+    env, _ = source  # large enough not to fit in the pipe's buffer
+    exporter = subprocess.Popen(
+        [sys.executable, str(MANAGE), "dumpstream", "--batch-size", "50"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    exporter.stdout.read(10)
+    exporter.stdout.close()
+    stderr = exporter.stderr.read()
+    assert exporter.wait() == 1
+    assert b"closed the pipe" in stderr and b"Traceback" not in stderr
+
+
+def test_export_to_a_missing_directory(filled, tmp_path):
+    env, _ = filled
+    result = manage("dumpstream", "-o", str(tmp_path / "no" / "x.zst"), env=env, check=False)
+    assert result.returncode == 1 and b"does not exist" in result.stderr
+
+
+def test_failed_export_leaves_no_file_behind(filled, tmp_path):
+    env, _ = filled
+    broken = tmp_path / "broken.sqlite3"
+    broken.write_bytes(open(env["EXAMPLE_DB_NAME"], "rb").read())
+    with sqlite3.connect(broken) as db:
+        db.execute("DROP TABLE inventory_stockmovement")
+    target = tmp_path / "out.ndjson.zst"
+    result = manage("dumpstream", "-o", str(target), env=example_env("sqlite", broken), check=False)
+    assert result.returncode == 1
+    assert b"inventory.StockMovement (table inventory_stockmovement)" in result.stderr
+    assert os.listdir(tmp_path) == ["broken.sqlite3"]
+
+
+def test_loadstream_missing_file(filled, tmp_path):
+    env, _ = filled
+    result = manage("loadstream", str(tmp_path / "missing.zst"), env=env, check=False)
+    assert result.returncode == 1 and b"no such file" in result.stderr
+    assert b"database is unchanged" in result.stderr
+
+
+def test_dump_file_is_not_private(filled):
+    _, dump = filled
+    assert os.stat(dump).st_mode & 0o044  # readable like any file the user creates
+
+
+def test_help_texts():
+    for command in ("dumpstream", "loadstream"):
+        result = manage(command, "--help", env=example_env())
+        assert b"--database" in result.stdout
+    assert b"--clear" in manage("loadstream", "--help", env=example_env()).stdout

@@ -1,0 +1,234 @@
+"""Each codec on edge values: encode -> JSON line -> decode gives back exactly the value."""
+
+from __future__ import annotations
+
+import datetime
+import math
+import uuid
+from decimal import Decimal
+
+import orjson
+import pytest
+from django.db import connection, models
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamdump.codecs import codec_name, decoder, encoder, row_function
+from streamdump.errors import CodecError
+
+FIELDS = {
+    "int": models.BigIntegerField(),
+    "str": models.TextField(),
+    "bool": models.BooleanField(),
+    "float": models.FloatField(),
+    "decimal": models.DecimalField(max_digits=40, decimal_places=20),
+    "datetime": models.DateTimeField(),
+    "date": models.DateField(),
+    "time": models.TimeField(),
+    "duration": models.DurationField(),
+    "uuid": models.UUIDField(),
+    "bytes": models.BinaryField(),
+}
+for _name, _field in FIELDS.items():
+    _field.set_attributes_from_name(_name)
+
+
+def through_stream(name: str, value):
+    """Encode a value, pass it through a JSON line as the stream would, and decode it."""
+    field = FIELDS[name]
+    enc = encoder(name, field)
+    encoded = value if enc is None else enc(value)
+    line = orjson.dumps([encoded])
+    (back,) = orjson.loads(line)
+    return decoder(name, field, connection, prep=False)(back)
+
+
+aware = st.datetimes(
+    min_value=datetime.datetime(1, 1, 2), max_value=datetime.datetime(9999, 12, 30)
+).flatmap(
+    lambda dt: st.integers(-14 * 60, 14 * 60).map(
+        lambda minutes: dt.replace(tzinfo=datetime.timezone(datetime.timedelta(minutes=minutes)))
+    )
+)
+
+
+@settings(max_examples=300)
+@given(st.integers(-(2**63), 2**63 - 1))
+def test_int(value):
+    assert through_stream("int", value) == value
+
+
+@given(st.text())
+def test_str_any_unicode(value):
+    assert through_stream("str", value) == value
+
+
+@given(st.booleans())
+def test_bool(value):
+    assert through_stream("bool", value) is value
+
+
+@settings(max_examples=300)
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_float_bit_exact(value):
+    back = through_stream("float", value)
+    if math.isnan(value):
+        assert math.isnan(back)
+    else:
+        assert back == value and math.copysign(1, back) == math.copysign(1, value)
+
+
+@settings(max_examples=300)
+@given(st.decimals(allow_nan=False, allow_infinity=False, places=None))
+def test_decimal_keeps_every_digit_and_exponent(value):
+    back = through_stream("decimal", value)
+    assert back == value and back.as_tuple() == value.as_tuple()
+
+
+@settings(max_examples=300)
+@given(st.one_of(aware, st.datetimes()))
+def test_datetime_aware_and_naive_with_microseconds(value):
+    back = through_stream("datetime", value)
+    assert back == value and back.utcoffset() == value.utcoffset()
+    assert back.microsecond == value.microsecond
+    assert (back.tzinfo is None) == (value.tzinfo is None)
+
+
+@given(st.dates())
+def test_date(value):
+    assert through_stream("date", value) == value
+
+
+@given(st.times())
+def test_time(value):
+    assert through_stream("time", value) == value
+
+
+# Databases keep durations as 64-bit microseconds (PostgreSQL's interval holds about as much).
+MAX_DURATION = datetime.timedelta(microseconds=2**63 - 1)
+
+
+@settings(max_examples=300)
+@given(st.timedeltas(min_value=-MAX_DURATION, max_value=MAX_DURATION))
+def test_duration_integer_microseconds(value):
+    field = FIELDS["duration"]
+    assert isinstance(encoder("duration", field)(value), int)
+    assert through_stream("duration", value) == value
+
+
+@given(st.uuids())
+def test_uuid(value):
+    assert through_stream("uuid", value) == value
+
+
+@given(st.binary(max_size=512))
+def test_bytes_and_memoryview(value):
+    assert through_stream("bytes", value) == value
+    assert through_stream("bytes", memoryview(value)) == value
+
+
+json_documents = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200)
+@given(json_documents)
+def test_json_document_boxed_so_null_differs_from_sql_null(document):
+    field = models.JSONField(null=True)
+    field.set_attributes_from_name("doc")
+    raw = orjson.dumps(document).decode()
+    encoded = encoder("json", field)(raw)
+    assert encoded == [document]  # SQL NULL stays a bare null (rows skip None)
+    (back,) = orjson.loads(orjson.dumps([encoded]))
+    assert decoder("json", field, connection, prep=False)(back) == document
+
+
+def test_json_null_document_and_sql_null_stay_distinct():
+    field = models.JSONField(null=True)
+    field.set_attributes_from_name("doc")
+    row = row_function([encoder("json", field)])
+    assert row(["null"]) == [[None]]
+    assert row([None]) == [None]
+
+
+@pytest.mark.parametrize(
+    ("name", "bad"),
+    [
+        ("int", "12"),
+        ("int", True),
+        ("str", 5),
+        ("bool", 1),
+        ("float", "1.5"),
+        ("decimal", 1.5),
+        ("decimal", "one"),
+        ("datetime", "2024-13-01T00:00:00"),
+        ("date", "yesterday"),
+        ("duration", 1.5),
+        ("uuid", "not-a-uuid"),
+        ("bytes", "***"),
+    ],
+)
+def test_wrong_values_are_refused_with_the_column(name, bad):
+    fn = row_function([None, decoder(name, FIELDS[name], connection, prep=False)])
+    with pytest.raises(CodecError) as info:
+        fn([1, bad])
+    assert info.value.column_index == 1
+
+
+def test_json_box_is_required():
+    field = models.JSONField()
+    field.set_attributes_from_name("doc")
+    with pytest.raises(CodecError, match="boxed"):
+        decoder("json", field, connection)({"a": 1})
+
+
+def test_codec_names_for_example_fields():
+    from inventory.models import Attachment, Part, StockMovement
+
+    names = {
+        f.name: codec_name(f, frozenset({"contenttypes.ContentType"}))
+        for f in Part._meta.local_concrete_fields
+    }
+    assert names["id"] == "int"
+    assert names["minimum_stock"] == "decimal"
+    assert names["lead_time"] == "duration"
+    assert names["metadata"] == "json"
+    assert names["image"] == "str"
+    assert names["uuid"] == "uuid"
+    assert names["category"] == "int"  # foreign key: the target's codec
+    movement = {f.name: codec_name(f) for f in StockMovement._meta.local_concrete_fields}
+    assert movement["id"] == "uuid" and movement["timestamp"] == "datetime"
+    attachment = {
+        f.name: codec_name(f, frozenset({"contenttypes.ContentType"}))
+        for f in Attachment._meta.local_concrete_fields
+    }
+    assert attachment["content_type"] == "natural" and attachment["data"] == "bytes"
+
+
+def test_custom_field_falls_back_to_value_to_string():
+    class Money(Decimal):
+        pass
+
+    class MoneyField(models.DecimalField):
+        def from_db_value(self, value, expression, connection):
+            return None if value is None else Money(value)
+
+    field = MoneyField(max_digits=10, decimal_places=2)
+    field.set_attributes_from_name("price")
+    assert codec_name(field) == "text"
+    encoded = encoder("text", field)(Money("12.50"))
+    assert encoded == "12.50"
+    assert decoder("text", field, connection, prep=False)(encoded) == Decimal("12.50")
+
+
+def test_uuid_type():
+    assert through_stream("uuid", uuid.UUID(int=0)) == uuid.UUID(int=0)

@@ -1,0 +1,204 @@
+"""Import in process: exact, all or nothing, and every refusal names what is wrong."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
+from django.db import connections, transaction
+from inventory.generate import generate
+from inventory.models import Comment, Part
+
+from streamdump import database_digests, export, load
+from streamdump.errors import (
+    FormatError,
+    SchemaMismatch,
+    StreamdumpError,
+    TargetNotEmpty,
+    TruncatedStream,
+)
+
+from .streams import rewrite
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "target"])
+
+
+@pytest.fixture
+def dump():
+    """Example data in "default", exported to bytes."""
+    generate(800, seed=3, using="default")
+    buffer = io.BytesIO()
+    export(buffer, using="default")
+    return buffer.getvalue()
+
+
+def snapshot(using="target"):
+    return database_digests(using)
+
+
+def test_load_gives_identical_tables(dump):
+    summary = load(io.BytesIO(dump), using="target")
+    assert summary.rows["inventory.Part"] == Part.objects.using("default").count()
+    assert snapshot("target") == snapshot("default")
+
+
+def test_auto_now_and_ids_are_kept_as_dumped(dump):
+    load(io.BytesIO(dump), using="target")
+    source = list(Part.objects.using("default").order_by("pk").values_list("pk", "last_modified"))
+    target = list(Part.objects.using("target").order_by("pk").values_list("pk", "last_modified"))
+    assert source == target
+    assert any(modified.microsecond for _, modified in target)
+
+
+def test_new_rows_after_import_get_fresh_ids(dump):
+    load(io.BytesIO(dump), using="target")
+    top = Part.objects.using("target").order_by("-pk").first().pk
+    created = Part.objects.using("target").create(name="new", minimum_stock=0)
+    assert created.pk > top
+
+
+def test_natural_keys_map_to_the_target_ids(dump):
+    # Renumber the target's content types so that the dump's ids point at other models there.
+    with transaction.atomic(using="target"), connections["target"].cursor() as cursor:
+        cursor.execute("UPDATE django_content_type SET id = id + 1000")
+        cursor.execute("UPDATE auth_permission SET content_type_id = content_type_id + 1000")
+    ContentType.objects.clear_cache()
+    load(io.BytesIO(dump), using="target")
+    source = Comment.objects.using("default").order_by("pk").first()
+    target = Comment.objects.using("target").get(pk=source.pk)
+    assert target.content_type_id != source.content_type_id
+    assert target.content_type.natural_key() == source.content_type.natural_key()
+    assert snapshot("target") == snapshot("default")
+
+
+def test_custom_permission_missing_in_target_is_added(dump):
+    # A permission the source application created at run time, unknown to the target.
+    source_ct = ContentType.objects.db_manager("default").get_for_model(Part)
+    Permission.objects.using("default").create(
+        codename="audit_part", name="Can audit part", content_type=source_ct
+    )
+    buffer = io.BytesIO()
+    connections["default"].close()
+    export(buffer, using="default")
+    with connections["target"].cursor() as cursor:
+        cursor.execute("DELETE FROM auth_permission")  # the target regenerates these lazily
+    summary = load(io.BytesIO(buffer.getvalue()), using="target")
+    assert summary.natural_added["auth.Permission"] > 0
+    assert Permission.objects.using("target").filter(codename="audit_part").exists()
+
+
+def test_non_empty_target_is_refused_and_unchanged(dump):
+    load(io.BytesIO(dump), using="target")
+    before = snapshot()
+    with pytest.raises(TargetNotEmpty, match="already holds rows in .*inventory"):
+        load(io.BytesIO(dump), using="target")
+    assert snapshot() == before
+
+
+def test_clear_empties_the_target_first(dump):
+    Part.objects.using("target").create(name="left over", minimum_stock=1)
+    load(io.BytesIO(dump), using="target", clear=True)
+    assert not Part.objects.using("target").filter(name="left over").exists()
+    assert snapshot("target") == snapshot("default")
+
+
+def test_bad_value_names_section_row_and_column_and_changes_nothing(dump):
+    before = snapshot()
+    seen = []
+
+    def mutate(model, obj):
+        if model == "inventory.Part" and isinstance(obj, list):
+            seen.append(obj)
+            if len(seen) == 7:
+                obj[0] = "seven"  # the id column
+        return obj
+
+    with pytest.raises(FormatError) as info:
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+    message = str(info.value)
+    assert "section inventory.Part" in message and "row 7" in message and "column id" in message
+    assert snapshot() == before
+
+
+def test_dangling_foreign_key_rolls_everything_back(dump):
+    before = snapshot()
+
+    def mutate(model, obj):
+        if model == "inventory.StockItem" and isinstance(obj, list):
+            obj[1] = 10**9  # part_id pointing nowhere
+        return obj
+
+    with pytest.raises(StreamdumpError, match="foreign key"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+    assert snapshot() == before
+
+
+def test_truncated_stream_rolls_back_the_sections_already_written(dump):
+    before = snapshot()
+    cut = dump[: len(dump) * 3 // 4]
+    with pytest.raises(FormatError):
+        load(io.BytesIO(cut), using="target")
+    assert snapshot() == before
+    assert not Part.objects.using("target").exists()
+
+
+def test_stream_without_trailer_is_truncated(dump):
+    before = snapshot()
+
+    def mutate(model, obj):
+        return None if isinstance(obj, dict) and obj["type"] == "trailer" else obj
+
+    with pytest.raises(TruncatedStream, match="without its trailer"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+    assert snapshot() == before
+
+
+def test_unknown_model_is_refused_before_anything_is_written(dump):
+    def mutate(model, obj):
+        if isinstance(obj, dict):
+            if obj["type"] == "header":
+                for table in obj["tables"]:
+                    if table["model"] == "inventory.Tag":
+                        table["model"] = "ghost.Tag"
+            elif obj.get("model") == "inventory.Tag":
+                obj["model"] = "ghost.Tag"
+        return obj
+
+    before = snapshot()
+    with pytest.raises(SchemaMismatch, match=r"model ghost\.Tag .* is not installed"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+    assert snapshot() == before
+
+
+def test_column_difference_is_named(dump):
+    def mutate(model, obj):
+        if isinstance(obj, dict) and obj["type"] == "header":
+            for table in obj["tables"]:
+                if table["model"] == "inventory.Tag":
+                    table["columns"].append(["shade", "str"])
+        return obj
+
+    with pytest.raises(SchemaMismatch, match="inventory.Tag: column shade is in the dump"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+
+
+def test_migration_difference_is_named(dump):
+    def mutate(model, obj):
+        if isinstance(obj, dict) and obj["type"] == "header":
+            obj["migrations"]["inventory"].append("0002_future")
+        return obj
+
+    with pytest.raises(SchemaMismatch, match="inventory.0002_future is applied in the dump"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
+
+
+def test_newer_format_version_is_refused(dump):
+    def mutate(model, obj):
+        if isinstance(obj, dict) and obj["type"] == "header":
+            obj["version"] = 2
+        return obj
+
+    with pytest.raises(FormatError, match="format version 2, newer"):
+        load(io.BytesIO(rewrite(dump, mutate)), using="target")
