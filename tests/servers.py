@@ -1,0 +1,202 @@
+"""Real database servers for tests: reachability, databases made and dropped, Django aliases.
+
+PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth) and MariaDB at 127.0.0.1:3306 (user root,
+empty password). A server that cannot be reached skips its tests with the reason shown, or fails
+them when the environment variable CI is set: on CI a missing server is never a silent pass.
+
+Every database made here has a unique name and is dropped by whoever made it (context managers
+and finally-blocks); templates, made once per process, are dropped at exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
+from django.db import connections
+from example_project.settings import database as example_database
+
+VENDORS = ("sqlite", "postgresql", "mysql")
+SERVERS = {
+    "postgresql": "PostgreSQL at 127.0.0.1:5432 (user postgres)",
+    "mysql": "MariaDB/MySQL at 127.0.0.1:3306 (user root)",
+}
+# Exact, case-sensitive text comparison, as Django's own MySQL test databases use.
+MYSQL_CREATE = "CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+
+
+def unique_name(prefix: str = "sdtest") -> str:
+    """A database name no other test or session uses."""
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+# --- server connections outside Django ------------------------------------------------------
+
+
+def _admin(vendor: str):
+    """An autocommit driver connection to the server's maintenance database."""
+    if vendor == "postgresql":
+        import psycopg
+
+        return psycopg.connect(
+            host="127.0.0.1", port=5432, user="postgres", dbname="postgres",
+            autocommit=True, connect_timeout=5,
+        )  # fmt: skip
+    import MySQLdb
+
+    return MySQLdb.connect(
+        host="127.0.0.1", port=3306, user="root", password="", connect_timeout=5, autocommit=True
+    )
+
+
+@cache
+def server_problem(vendor: str) -> str | None:
+    """Why the server for `vendor` cannot be used, or None when it can (SQLite always can)."""
+    if vendor == "sqlite":
+        return None
+    try:
+        conn = _admin(vendor)
+    except ImportError as exc:
+        return f"the driver is not installed ({exc}); run `make test`"
+    except Exception as exc:  # any driver's connection error
+        return f"cannot connect to {SERVERS[vendor]}: {str(exc).strip()}"
+    conn.close()
+    return None
+
+
+def require(vendor: str) -> None:
+    """Skip (visibly) the calling test when the server is unreachable; with CI set, fail it."""
+    problem = server_problem(vendor)
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and {vendor} is required: {problem}", pytrace=False)
+    pytest.skip(f"{vendor}: {problem} (set CI=1 to make this a failure)")
+
+
+def _execute(vendor: str, *statements: str) -> None:
+    conn = _admin(vendor)
+    try:
+        cursor = conn.cursor()
+        for sql in statements:
+            cursor.execute(sql)
+    finally:
+        conn.close()
+
+
+def create_database(vendor: str, name: str, template: str | None = None) -> None:
+    """An empty server database (or a copy of a PostgreSQL template)."""
+    if vendor == "postgresql":
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        _execute(vendor, f'CREATE DATABASE "{name}"{suffix}')
+    else:
+        _execute(vendor, f"CREATE DATABASE `{name}` {MYSQL_CREATE}")
+        if template:
+            _clone_mysql(template, name)
+
+
+def drop_database(vendor: str, name: str) -> None:
+    """Drop a server database, closing other sessions on it first (PostgreSQL)."""
+    if vendor == "postgresql":
+        _execute(vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        _execute(vendor, f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _clone_mysql(template: str, name: str) -> None:
+    # Far faster than migrating again: each table's own CREATE statement (foreign keys
+    # included, unlike CREATE TABLE ... LIKE) and its rows (migration history, content types).
+    conn = _admin("mysql")
+    try:
+        cursor = conn.cursor()
+        cursor.execute("SET SESSION foreign_key_checks = 0")
+        cursor.execute(f"SHOW FULL TABLES FROM `{template}` WHERE Table_type = 'BASE TABLE'")
+        tables = [row[0] for row in cursor.fetchall()]
+        cursor.execute(f"USE `{name}`")
+        for table in tables:
+            cursor.execute(f"SHOW CREATE TABLE `{template}`.`{table}`")
+            cursor.execute(cursor.fetchone()[1])
+            cursor.execute(f"INSERT INTO `{table}` SELECT * FROM `{template}`.`{table}`")
+    finally:
+        conn.close()
+
+
+# --- Django aliases in this process ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def django_alias(vendor: str, name: str | Path) -> Iterator[str]:
+    """A new Django database alias for the database `name`, removed (and closed) afterwards."""
+    alias = unique_name("alias")
+    settings = example_database(vendor, str(name))
+    connections.settings[alias] = connections.configure_settings({"default": settings})["default"]
+    try:
+        yield alias
+    finally:
+        connections[alias].close()
+        with contextlib.suppress(AttributeError):
+            delattr(connections._connections, alias)
+        del connections.settings[alias]
+        ContentType.objects._cache.pop(alias, None)
+
+
+# --- migrated databases -----------------------------------------------------------------------
+
+_workdir = Path(tempfile.mkdtemp(prefix="streamdump-tests-"))
+_templates: dict[str, str] = {}
+
+
+def _drop_templates() -> None:
+    for vendor, name in _templates.items():
+        if vendor != "sqlite":
+            with contextlib.suppress(Exception):
+                drop_database(vendor, name)
+    shutil.rmtree(_workdir, ignore_errors=True)
+
+
+atexit.register(_drop_templates)
+
+
+def _template(vendor: str) -> str:
+    """A migrated, empty database of the example project, made once per process."""
+    if vendor not in _templates:
+        if vendor == "sqlite":
+            name = str(_workdir / "template.sqlite3")
+        else:
+            name = unique_name("sdtmpl")
+            create_database(vendor, name)
+        _templates[vendor] = name
+        with django_alias(vendor, name) as alias:
+            call_command("migrate", database=alias, verbosity=0, interactive=False)
+    return _templates[vendor]
+
+
+@contextlib.contextmanager
+def migrated_database(vendor: str) -> Iterator[str]:
+    """A fresh migrated database as a Django alias; dropped afterwards."""
+    require(vendor)
+    template = _template(vendor)
+    if vendor == "sqlite":
+        name = str(_workdir / f"{unique_name('db')}.sqlite3")
+        shutil.copyfile(template, name)
+    else:
+        name = unique_name()
+        create_database(vendor, name, template=template)
+    try:
+        with django_alias(vendor, name) as alias:
+            yield alias
+    finally:
+        if vendor == "sqlite":
+            Path(name).unlink(missing_ok=True)
+        else:
+            drop_database(vendor, name)
