@@ -190,6 +190,13 @@ def _parser(kind: Callable[[str], Any], label: str) -> Fn:
     return parse
 
 
+def _dec_float_sqlite(v: Any) -> float:
+    value = _dec_float(v)
+    if value != value:  # SQLite would store NULL: refuse instead of losing the value
+        raise CodecError("SQLite cannot store NaN (it would become NULL)")
+    return value
+
+
 def _dec_duration(v: Any) -> datetime.timedelta:
     if v.__class__ is not int:
         raise CodecError(f"expected a duration in integer microseconds, got {v!r:.60}")
@@ -264,6 +271,8 @@ def decoder(
 
         return dec_text
     decode = _DECODERS[name]
+    if name == "float" and connection.vendor == "sqlite":
+        decode = _dec_float_sqlite
     if name in _NO_PREP or not prep:
         return decode
     prep = field.get_db_prep_save

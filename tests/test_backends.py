@@ -17,9 +17,10 @@ import io
 import uuid
 
 import pytest
-from django.db import models
+from django.db import connections, models
 
 from streamdump.digest import canonical_value, database_digests
+from streamdump.errors import StreamdumpError
 from streamdump.sequencer import load
 from streamdump.tables import model_tables
 from streamdump.writer import export
@@ -195,3 +196,78 @@ def test_migration_is_exact(sources, source, target):
             expected, actual = exact, database_digests(alias)
         assert not _differences(expected, actual)
         assert_new_rows_get_fresh_ids(alias)
+
+
+# --- streaming reads and unreachable servers ---------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_export_reads_in_bounded_pages(sources, vendor):
+    """No query returns a whole table: the client never holds more than a page.
+
+    The default MySQL cursor buffers a whole result set, so boundedness must come from the SQL:
+    every read of a table's rows is a keyset page with LIMIT. Counts return one row; the only
+    whole-table reads are of the small tables the target regenerates (content types, permissions).
+    """
+    from django.test.utils import CaptureQueriesContext
+
+    from streamdump.conf import get_config
+
+    config = get_config()
+    rows_of = {
+        quote + t.db_table + quote
+        for t in model_tables(config)
+        if t.label not in config.natural_key_models
+        for quote in '"`'
+    }
+    with migrated_database(vendor) as alias:
+        load(io.BytesIO(sources.get("sqlite")[0]), using=alias)
+        with CaptureQueriesContext(connections[alias]) as queries:
+            export(io.BytesIO(), using=alias, batch_size=EXPORT_PAGE)
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith("SELECT")
+        and "COUNT(" not in q["sql"].upper()
+        and any(name in q["sql"] for name in rows_of)
+    ]
+    unbounded = [sql[:200] for sql in reads if " LIMIT " not in sql.upper()]
+    assert len(reads) > 30
+    assert not unbounded
+
+
+def test_unreachable_server_fails_on_ci_and_skips_visibly_elsewhere(monkeypatch):
+    from . import servers
+
+    monkeypatch.setattr(servers, "server_problem", lambda vendor: "cannot connect (test)")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI is set and postgresql is required"):
+        servers.require("postgresql")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="cannot connect.*set CI=1"):
+        servers.require("postgresql")
+
+
+@pytest.mark.parametrize("target", VENDORS)
+def test_float_values_a_target_cannot_store_are_refused(target):
+    """NaN and infinities: PostgreSQL stores them; SQLite would turn NaN into NULL and MariaDB
+    has neither, so the import fails, names the row, and leaves the target unchanged."""
+    from inventory.models import Part
+
+    with migrated_database("postgresql") as source:
+        for n, weight in enumerate((float("nan"), float("inf"), float("-inf"))):
+            Part._base_manager.db_manager(source).create(
+                id=n + 1, name=f"float {n}", minimum_stock=0, weight_kg=weight
+            )
+        out = io.BytesIO()
+        export(out, using=source)
+        expected = database_digests(source)
+    with migrated_database(target) as alias:
+        if target == "postgresql":
+            load(io.BytesIO(out.getvalue()), using=alias)
+            assert not _differences(expected, database_digests(alias))
+            return
+        reason = "NaN" if target == "sqlite" else "can not be used with MySQL"
+        with pytest.raises(StreamdumpError, match=reason):
+            load(io.BytesIO(out.getvalue()), using=alias)
+        assert not Part._base_manager.using(alias).exists()
