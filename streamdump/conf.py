@@ -18,7 +18,9 @@ class Config:
     exclude: tuple[str, ...] = ("sessions",)
     natural_key_models: tuple[str, ...] = ("contenttypes.ContentType", "auth.Permission")
     batch_size: int = 2000
+    batch_bytes: int = 1 << 20  # a batch also closes at this many bytes of encoded rows
     compression_level: int = 3
+    compression_threads: int = 0  # zstd workers; each buffers a job of several MB
     app_version: str | None = None
 
 

@@ -17,6 +17,8 @@ from .errors import FormatError, TruncatedStream
 from .format import FORMAT_NAME, FORMAT_VERSION, ZSTD_MAGIC, row_digest, stream_digest
 
 _CHUNK = 1 << 20
+# Compressed input is fed in small pieces: zstd expands them 5-10 times, all at once.
+_ZSTD_INPUT = 64 << 10
 
 
 def _zstd_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
@@ -25,7 +27,7 @@ def _zstd_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
     frame = dctx.decompressobj()
     data, started = head, False
     while True:
-        data = data or stream.read(_CHUNK)
+        data = data or stream.read(_ZSTD_INPUT)
         if not data:
             break
         try:
@@ -101,8 +103,10 @@ class Section:
 class StreamReader:
     """One-pass reader over a format v1 stream (zstd or plain NDJSON)."""
 
-    def __init__(self, stream: BinaryIO, batch_size: int = 2000) -> None:
-        self.batch_size = batch_size
+    def __init__(
+        self, stream: BinaryIO, batch_size: int = 2000, batch_bytes: int = 1 << 20
+    ) -> None:
+        self.batch_size, self.batch_bytes = batch_size, batch_bytes
         self._lines = _raw_lines(stream)
         self._lineno = 0
         self._digests: list[str] = []
@@ -204,6 +208,7 @@ class StreamReader:
         digest = row_digest()
         width = len(section.columns)
         pending: list[bytes] = []
+        pending_bytes = 0
         first = 1
         while True:
             line = self._next()
@@ -215,16 +220,17 @@ class StreamReader:
                 )
             if line[:1] == b"[":
                 pending.append(line)
-                if len(pending) >= self.batch_size:
+                pending_bytes += len(line)
+                if len(pending) >= self.batch_size or pending_bytes >= self.batch_bytes:
                     rows = self._decode(section, pending, first, width, digest)
                     first += len(rows)
-                    pending = []
+                    pending, pending_bytes = [], 0
                     yield first - len(rows), rows
                 continue
             if pending:
                 rows = self._decode(section, pending, first, width, digest)
                 first += len(rows)
-                pending = []
+                pending, pending_bytes = [], 0
                 yield first - len(rows), rows
             end = self._control(line, "a row or end")
             if end["type"] != "end":
@@ -242,11 +248,14 @@ class StreamReader:
     ) -> list[list[Any]]:
         for line in lines:
             digest.update(line + b"\n")
+        # One loads() per line: as fast as one call over the joined batch, and the parser's
+        # transient memory stays at one line's worth instead of ~15 times the batch.
+        loads = orjson.loads
         try:
-            rows = orjson.loads(b"[" + b",".join(lines) + b"]")
+            rows = [loads(line) for line in lines]
         except orjson.JSONDecodeError:
             rows = None
-        if rows is None or any(len(r) != width for r in rows if isinstance(r, list)):
+        if rows is None or any(len(r) != width for r in rows):
             self._locate_bad_row(section, lines, first, width)
         section.rows += len(rows)
         return rows

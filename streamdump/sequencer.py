@@ -247,5 +247,5 @@ def load(
 ) -> ImportSummary:
     """Import a format v1 stream into database `using`; all or nothing."""
     config = config or get_config()
-    reader = StreamReader(stream, batch_size or config.batch_size)
+    reader = StreamReader(stream, batch_size or config.batch_size, config.batch_bytes)
     return Importer(reader, using, clear=clear, config=config, progress=progress).run()

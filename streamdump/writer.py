@@ -33,6 +33,7 @@ from .tables import Table, model_tables
 log = logging.getLogger("streamdump")
 
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+_FIRST_PAGE = 100
 
 
 @dataclass
@@ -111,9 +112,19 @@ def _encode_error(table: Table, row: tuple, pk_index: int, exc: Exception) -> St
 
 
 def write_table(
-    out: Any, table: Table, using: str, batch_size: int, natural: dict, bar: Any
+    out: Any,
+    table: Table,
+    using: str,
+    batch_size: int,
+    natural: dict,
+    bar: Any,
+    batch_bytes: int = 1 << 20,
 ) -> tuple[int, str]:
-    """Write one section (section line, rows, end line); return (rows, hex digest)."""
+    """Write one section (section line, rows, end line); return (rows, hex digest).
+
+    Pages hold at most batch_size rows and, once the row width is known, about batch_bytes of
+    encoded rows: memory stays bounded for tables of wide rows (blobs, documents) too.
+    """
     out.write(orjson.dumps({"type": "section", **table.describe()}, option=_NEWLINE))
     encode = row_function(
         [
@@ -124,12 +135,13 @@ def write_table(
     pk_index = table.fields.index(table.model._meta.pk)
     queryset = table.model._base_manager.using(using).order_by("pk").values_list(*_select(table))
     digest = row_digest()
-    count, last = 0, None
+    count, last, written = 0, None, 0
+    limit = min(batch_size, _FIRST_PAGE)  # learn the row width before taking full pages
     dumps = orjson.dumps
     while True:
         page = queryset if last is None else queryset.filter(pk__gt=last)
         try:
-            rows = list(page[:batch_size])
+            rows = list(page[:limit])
         except DatabaseError as exc:
             raise StreamdumpError(
                 f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
@@ -144,10 +156,12 @@ def write_table(
         digest.update(data)
         out.write(data)
         count += len(rows)
+        written += len(data)
         bar.update(len(rows))
         last = rows[-1][pk_index]
-        if len(rows) < batch_size:
+        if len(rows) < limit:
             break
+        limit = max(1, min(batch_size, batch_bytes * count // written))
     end = {"type": "end", "model": table.label, "rows": count, "digest": digest.hexdigest()}
     out.write(orjson.dumps(end, option=_NEWLINE))
     return count, end["digest"]
@@ -192,14 +206,16 @@ def export(
         counts = {t.label: _count(t, using) for t in tables}
         natural = {t.label: export_index(t.model, using) for t in tables if t.is_natural}
         header = _header(using, config, tables, counts, exclude)
-        compressor = zstandard.ZstdCompressor(level=level, threads=-1)
+        compressor = zstandard.ZstdCompressor(level=level, threads=config.compression_threads)
         with compressor.stream_writer(sink, closefd=False) as out:
             out.write(orjson.dumps(header, option=_NEWLINE))
             digests = []
             with progress_bar(sum(counts.values()), "export", progress) as bar:
                 for table in tables:
                     log.debug("exporting %s", table.label)
-                    rows, hexdigest = write_table(out, table, using, batch_size, natural, bar)
+                    rows, hexdigest = write_table(
+                        out, table, using, batch_size, natural, bar, config.batch_bytes
+                    )
                     summary.rows[table.label] = rows
                     digests.append(hexdigest)
             trailer = {
