@@ -11,11 +11,16 @@ $(STAMP): pyproject.toml
 	$(MAKE) sysdeps
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test,postgres,mysql]'
+	$(PIP) install --quiet -e '.[test,postgres,mysql,bench]'
 	touch $(STAMP)
 
 # mysqlclient compiles against the MariaDB client headers, found through pkg-config.
+# The benchmarks run the sqlite3 command-line tool and measure peak RSS with GNU time.
 sysdeps:
+	@if ! command -v sqlite3 >/dev/null 2>&1 || [ ! -x /usr/bin/time ]; then \
+		echo "installing sqlite3 and time (for the benchmarks)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 time >/dev/null; \
+	fi
 	@if ! pkg-config --exists mariadb 2>/dev/null && ! pkg-config --exists mysqlclient 2>/dev/null; then \
 		echo "installing MariaDB client headers (libmariadb-dev, pkg-config)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libmariadb-dev pkg-config >/dev/null; \
@@ -31,16 +36,22 @@ demo: $(STAMP)
 test: $(STAMP) services
 	$(VENV)/bin/ruff check streamdump tests benchmarks example scripts
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) bench-quick
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check streamdump tests benchmarks example scripts
 
+# Every scale (10k, 100k, 1M rows; dumpdata/loaddata up to 100k), then docs/BENCHMARKS.md and its plot.
 bench: $(STAMP) services
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only
-	$(PY) benchmarks/report.py
+	STREAMDUMP_BENCH_RESULTS=.benchmarks/results.json \
+		$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min --benchmark-sort=name
+	$(PY) -m benchmarks.report .benchmarks/results.json docs/BENCHMARKS.md
 
+# The smallest scale (10k rows), in CI: keeps the suite working and fails when streamdump's import is not
+# at least 10 times faster than loaddata.
 bench-quick: $(STAMP) services
-	STREAMDUMP_BENCH_SCALES=2000 $(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only
+	STREAMDUMP_BENCH_SCALES=10000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
+		$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min --benchmark-sort=name
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache .benchmarks

@@ -1,0 +1,156 @@
+"""Fixtures for the benchmark suite: scales, backends, sources, dumps and the results file.
+
+Environment:
+- STREAMDUMP_BENCH_SCALES: comma-separated row counts (default 10000,100000,1000000);
+- STREAMDUMP_BENCH_BACKENDS: sqlite,postgresql,mysql by default; unreachable servers are skipped;
+- STREAMDUMP_BENCH_DJANGO_MAX: largest scale at which dumpdata/loaddata run (default 100000);
+- STREAMDUMP_BENCH_RESULTS: where the measurements go (default .benchmarks/results.json),
+  read by benchmarks/report.py.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from .harness import BACKENDS, ROOT, SUFFIX, Backend, Result, export_proc, run
+
+
+def _ints(name: str, default: str) -> list[int]:
+    return [int(x) for x in os.environ.get(name, default).replace(",", " ").split()]
+
+
+SCALES = _ints("STREAMDUMP_BENCH_SCALES", "10000,100000,1000000")
+BACKEND_NAMES = os.environ.get("STREAMDUMP_BENCH_BACKENDS", "sqlite,postgresql,mysql").split(",")
+DJANGO_MAX = _ints("STREAMDUMP_BENCH_DJANGO_MAX", "100000")[0]
+RESULTS = Path(os.environ.get("STREAMDUMP_BENCH_RESULTS", ROOT / ".benchmarks" / "results.json"))
+
+_results: list[Result] = []
+
+
+def record(result: Result) -> None:
+    _results.append(result)
+
+
+def results() -> list[Result]:
+    return list(_results)
+
+
+def _version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+        return out.strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "missing"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        mem_kb = 0
+    import django
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024 / 1024, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "sqlite3": _version(["sqlite3", "--version"]).split(" ")[0],
+        "pg_dump": _version(["pg_dump", "--version"]),
+        "mariadb-dump": _version(["mariadb-dump", "--version"]),
+    }
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _results:
+        return
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "scales": SCALES,
+        "django_max": DJANGO_MAX,
+        "results": [r.as_dict() for r in _results],
+    }
+    RESULTS.write_text(json.dumps(data, indent=1))
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    path = Path(tempfile.mkdtemp(prefix="streamdump-bench-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+_backends: dict[str, Backend] = {}
+
+
+@pytest.fixture(scope="session")
+def backends(workdir):
+    yield _backends
+    for backend in _backends.values():
+        backend.cleanup()
+
+
+@pytest.fixture
+def backend(request, backends, workdir) -> Backend:
+    """The backend named by the test's `vendor` parameter; skipped when it is not reachable."""
+    vendor = request.node.callspec.params["vendor"]
+    if vendor not in backends:
+        candidate = BACKENDS[vendor](workdir / vendor)
+        candidate.workdir.mkdir(exist_ok=True)
+        reason = candidate.available()
+        if reason:
+            pytest.skip(reason)
+        candidate.template()
+        backends[vendor] = candidate
+    return backends[vendor]
+
+
+class Sources:
+    """Generated source databases and the dumps each export tool wrote from them."""
+
+    def __init__(self) -> None:
+        self.sources: dict[tuple[str, int], tuple[str, int]] = {}
+        self.dumps: dict[tuple[str, int, str], Path] = {}
+
+    def source(self, backend: Backend, scale: int) -> tuple[str, int]:
+        key = (backend.vendor, scale)
+        if key not in self.sources:
+            self.sources[key] = backend.source(scale)
+        return self.sources[key]
+
+    def dump_path(self, backend: Backend, scale: int, tool: str) -> Path:
+        suffix = SUFFIX.get(tool, backend.native_suffix)
+        return backend.workdir / f"{scale}-{tool}{suffix}"
+
+    def dump(self, backend: Backend, scale: int, tool: str) -> Path:
+        """The dump of this tool, made now (unmeasured) when its export test did not run."""
+        key = (backend.vendor, scale, tool)
+        if key not in self.dumps:
+            name, _ = self.source(backend, scale)
+            out = self.dump_path(backend, scale, tool)
+            run([export_proc(tool, backend, name, out)])
+            self.dumps[key] = out
+        return self.dumps[key]
+
+
+@pytest.fixture(scope="session")
+def sources() -> Sources:
+    return Sources()

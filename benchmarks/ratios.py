@@ -1,0 +1,123 @@
+"""Ratios and targets computed from measured results (dicts as in the results file).
+
+Against dumpdata/loaddata the ratio compares the commands' own time (both pay the same Python and
+Django start-up); against the native tools it compares the processes' wall time, start-up
+included. Speed-ups are "how many times faster streamdump is"; against native tools the ratio is
+"streamdump's time / native time" (lower is better).
+"""
+
+from __future__ import annotations
+
+MB = 1024  # KiB per MiB
+RSS_LIMIT_MB = 150
+
+
+def find(results: list[dict], backend: str, rows: int, tool: str, operation: str) -> dict | None:
+    for r in results:
+        if (r["backend"], r["rows"], r["tool"], r["operation"]) == (backend, rows, tool, operation):
+            return r
+    return None
+
+
+def seconds(r: dict) -> float:
+    return r["command"] if r.get("command") is not None else r["wall"]
+
+
+def scales(results: list[dict], backend: str) -> list[int]:
+    return sorted({r["rows"] for r in results if r["backend"] == backend})
+
+
+def backends(results: list[dict]) -> list[str]:
+    order = ["sqlite", "postgresql", "mysql"]
+    found = {r["backend"] for r in results}
+    return [b for b in order if b in found]
+
+
+def speedup(results, backend, operation, other) -> tuple[int, float] | None:
+    """(rows, other's command time / streamdump's) at the largest scale where both ran."""
+    for rows in reversed(scales(results, backend)):
+        ours = find(results, backend, rows, "streamdump", operation)
+        theirs = find(results, backend, rows, other, operation)
+        if ours and theirs:
+            return rows, seconds(theirs) / seconds(ours)
+    return None
+
+
+def versus_native(results, backend, operation) -> list[tuple[int, float]]:
+    """[(rows, streamdump wall / native wall)] at every scale where both ran."""
+    out = []
+    for rows in scales(results, backend):
+        ours = find(results, backend, rows, "streamdump", operation)
+        native = find(results, backend, rows, "native", operation)
+        if ours and native:
+            out.append((rows, ours["wall"] / native["wall"]))
+    return out
+
+
+def size_versus_native(results, backend) -> list[tuple[int, float]]:
+    out = []
+    for rows in scales(results, backend):
+        ours = find(results, backend, rows, "streamdump", "export")
+        native = find(results, backend, rows, "native", "export")
+        if ours and native and native["bytes"]:
+            out.append((rows, ours["bytes"] / native["bytes"]))
+    return out
+
+
+def peak_rss_mb(results, backend=None) -> float:
+    """Largest peak RSS of any streamdump process (export, import, both ends of the pipe)."""
+    peaks = [
+        kb
+        for r in results
+        if r["tool"] == "streamdump" and (backend is None or r["backend"] == backend)
+        for kb in r["rss_kb_each"].values()
+    ]
+    return max(peaks, default=0) / MB
+
+
+def targets(results: list[dict]) -> list[tuple[str, str, bool | None, str]]:
+    """[(backend, target, met (None: not measured), evidence)] for the issue's targets."""
+    out = []
+    for b in backends(results):
+        for op, other, want in (
+            ("import", "loaddata-json", 50),
+            ("import", "loaddata-jsonl", 50),
+            ("export", "dumpdata-json", 20),
+            ("export", "dumpdata-jsonl", 20),
+        ):
+            s = speedup(results, b, op, other)
+            text = (
+                f"{op} at least {want}x faster than {other.split('-')[0]} ({other.split('-')[1]})"
+            )
+            if s is None:
+                out.append((b, text, None, "not measured"))
+            else:
+                out.append((b, text, s[1] >= want, f"{s[1]:.0f}x at {s[0]:,} rows"))
+        native_ops = [("import", "restore")]
+        if b == "postgresql":
+            native_ops.append(("export", "dump"))
+        for op, verb in native_ops:
+            ratios = versus_native(results, b, op)
+            text = f"{op} within 2x the native {verb} (largest scale)"
+            if not ratios:
+                out.append((b, text, None, "not measured"))
+            else:
+                rows, ratio = ratios[-1]
+                out.append((b, text, ratio <= 2, f"{ratio:.2f}x at {rows:,} rows"))
+        peak = peak_rss_mb(results, b)
+        out.append(
+            (
+                b,
+                f"peak RSS under {RSS_LIMIT_MB} MB, every scale",
+                peak < RSS_LIMIT_MB,
+                f"{peak:.0f} MB",
+            )
+        )
+        if b == "postgresql":
+            sizes = size_versus_native(results, b)
+            if sizes:
+                worst = max(ratio for _, ratio in sizes)
+                out.append(
+                    (b, "output no larger than pg_dump -Fc", worst <= 1, f"{worst:.2f}x (largest)")
+                )
+    return out

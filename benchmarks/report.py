@@ -1,0 +1,218 @@
+"""Write docs/BENCHMARKS.md and its plot from the results file of a benchmark run.
+
+Usage: python -m benchmarks.report [RESULTS_JSON] [OUTPUT_MD]
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from .ratios import (
+    MB,
+    backends,
+    find,
+    scales,
+    seconds,
+    size_versus_native,
+    speedup,
+    targets,
+    versus_native,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB"}
+NATIVE = {
+    "sqlite": ("sqlite3 .dump", "sqlite3 < dump.sql"),
+    "postgresql": ("pg_dump -Fc", "pg_restore"),
+    "mysql": ("mariadb-dump", "mariadb < dump.sql"),
+}
+ROWS = [
+    ("export", "streamdump", "streamdump dumpstream"),
+    ("export", "native", None),
+    ("export", "dumpdata-json", "dumpdata (json)"),
+    ("export", "dumpdata-jsonl", "dumpdata (jsonl)"),
+    ("import", "streamdump", "streamdump loadstream"),
+    ("import", "native", None),
+    ("import", "loaddata-json", "loaddata (json)"),
+    ("import", "loaddata-jsonl", "loaddata (jsonl)"),
+    ("pipe", "streamdump", "dumpstream -o - \\| loadstream -"),
+]
+
+
+def _label(backend: str, operation: str, tool: str, label: str | None) -> str:
+    if label:
+        return label
+    return NATIVE[backend][0 if operation == "export" else 1]
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return ""
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.0f} kB"
+
+
+def _table(results: list[dict], backend: str) -> list[str]:
+    lines = [
+        "| rows | operation | tool | time (s) | command (s) | rows/s | peak RSS (MB) | output |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for rows in scales(results, backend):
+        for operation, tool, label in ROWS:
+            r = find(results, backend, rows, tool, operation)
+            if r is None:
+                continue
+            rss = "/".join(f"{kb / MB:.0f}" for kb in r["rss_kb_each"].values())
+            command = f"{r['command']:.2f}" if r.get("command") is not None else ""
+            lines.append(
+                f"| {rows:,} | {operation} | {_label(backend, operation, tool, label)} "
+                f"| {r['wall']:.2f} | {command} | {rows / seconds(r):,.0f} | {rss} "
+                f"| {_size(r.get('bytes'))} |"
+            )
+    return lines
+
+
+def _ratios(results: list[dict], backend: str) -> list[str]:
+    lines = ["| comparison | ratio |", "| --- | ---: |"]
+    for op, other, verb in (
+        ("import", "loaddata-json", "import: times faster than loaddata (json)"),
+        ("import", "loaddata-jsonl", "import: times faster than loaddata (jsonl)"),
+        ("export", "dumpdata-json", "export: times faster than dumpdata (json)"),
+        ("export", "dumpdata-jsonl", "export: times faster than dumpdata (jsonl)"),
+    ):
+        s = speedup(results, backend, op, other)
+        if s:
+            lines.append(f"| {verb}, {s[0]:,} rows | {s[1]:.1f}x |")
+    dump, restore = NATIVE[backend]
+    for op, tool in (("import", restore), ("export", dump)):
+        for rows, ratio in versus_native(results, backend, op):
+            lines.append(f"| {op}: streamdump time / {tool} time, {rows:,} rows | {ratio:.2f} |")
+    for rows, ratio in size_versus_native(results, backend):
+        lines.append(f"| output size: streamdump / {dump}, {rows:,} rows | {ratio:.2f} |")
+    return lines
+
+
+def plot(results: list[dict], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    names = backends(results)
+    fig, axes = plt.subplots(2, len(names), figsize=(5 * len(names), 8), squeeze=False)
+    for col, backend in enumerate(names):
+        for operation, tool, label in ROWS:
+            points = [
+                (rows, r)
+                for rows in scales(results, backend)
+                if (r := find(results, backend, rows, tool, operation))
+            ]
+            if not points:
+                continue
+            xs = [rows for rows, _ in points]
+            name = f"{operation}: {_label(backend, operation, tool, label)}".replace("\\|", "|")
+            style = "-" if tool == "streamdump" else "--" if tool == "native" else ":"
+            axes[0][col].plot(xs, [rows / seconds(r) for rows, r in points], style, marker="o",
+                              label=name)  # fmt: skip
+            axes[1][col].plot(xs, [max(r["rss_kb_each"].values()) / MB for _, r in points], style,
+                              marker="o", label=name)  # fmt: skip
+        axes[0][col].set_title(f"{NAMES[backend]}: throughput")
+        axes[1][col].set_title(f"{NAMES[backend]}: peak RSS")
+        axes[0][col].set_ylabel("rows/s")
+        axes[1][col].set_ylabel("MB")
+        for row in (0, 1):
+            axes[row][col].set_xscale("log")
+            axes[row][col].set_xlabel("rows")
+            axes[row][col].grid(True, which="both", alpha=0.3)
+        axes[0][col].set_yscale("log")
+        axes[1][col].axhline(150, color="red", linewidth=0.8, label="150 MB target")
+    axes[0][0].legend(fontsize=7)
+    axes[1][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def render(data: dict, png_name: str | None) -> str:
+    results, m = data["results"], data["machine"]
+    out = [
+        "# Benchmarks",
+        "",
+        "streamdump against `dumpdata`/`loaddata` and each backend's native dump and restore, on",
+        "the same data in the same run. Written by `make bench` (`benchmarks/`, pytest-benchmark)",
+        f"from a run on {data.get('date', 'an unrecorded date')}; do not edit by hand.",
+        "",
+        "## How it is measured",
+        "",
+        "- Data: the example project's deterministic generator (`manage.py generate --rows N`);",
+        "  rows below are the rows it generated. Every import goes into a fresh database: a copy",
+        "  of a migrated, empty one for streamdump and loaddata, an empty one for the native",
+        "  restore (which creates its own schema, indexes included).",
+        "- Each tool is its own process, run once. **time** is the process's wall time;",
+        "  **command** is the time of the management command itself, measured inside the process",
+        "  (without the interpreter's and Django's start-up of about 0.3 s that both pay). Ratios",
+        "  against dumpdata/loaddata use command times; ratios against the native tools use wall",
+        "  times. Django commands run with `DEBUG = False`.",
+        "- dumpdata runs as users must run it for loaddata to accept its output in a migrated",
+        "  database: `--natural-foreign --natural-primary -e contenttypes -e auth.Permission",
+        "  -e sessions`, uncompressed.",
+        f"- dumpdata and loaddata run up to {data['django_max']:,} rows; their ratios are given at",
+        "  the largest scale where both ran.",
+        "- **peak RSS** is measured from outside: `/usr/bin/time -f %M` (the kernel's",
+        "  `ru_maxrss`) around each process; for the pipe it is export/import. Database servers",
+        "  are not counted.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores; memory {m['memory_gb']} GB",
+        f"- OS: {m['os']}",
+        f"- Python {m['python']}, Django {m['django']}, SQLite {m['sqlite3']},",
+        f"  {m['pg_dump']}, {m['mariadb-dump']}",
+        "",
+        "## Targets",
+        "",
+        "| backend | target | met | measured |",
+        "| --- | --- | --- | --- |",
+    ]
+    for backend, text, met, evidence in targets(results):
+        mark = "not measured" if met is None else ("yes" if met else "**no**")
+        out.append(f"| {NAMES[backend]} | {text} | {mark} | {evidence} |")
+    if png_name:
+        out += ["", f"![throughput and peak RSS against rows]({png_name})"]
+    for backend in backends(results):
+        out += [
+            "",
+            f"## {NAMES[backend]}",
+            "",
+            *_table(results, backend),
+            "",
+            *_ratios(results, backend),
+        ]
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    source = Path(argv[1]) if len(argv) > 1 else ROOT / ".benchmarks" / "results.json"
+    target = Path(argv[2]) if len(argv) > 2 else ROOT / "docs" / "BENCHMARKS.md"
+    data = json.loads(source.read_text())
+    data.setdefault(
+        "date",
+        datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.timezone.utc).strftime(
+            "%Y-%m-%d"
+        ),
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    png = target.with_name("benchmarks.png")
+    has_plot = plot(data["results"], png)
+    target.write_text(render(data, png.name if has_plot else None))
+    print(f"wrote {target}" + (f" and {png}" if has_plot else " (no matplotlib: no plot)"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
