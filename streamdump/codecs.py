@@ -271,7 +271,7 @@ def decoder(
 
         return dec_text
     decode = _DECODERS[name]
-    if name == "float" and connection.vendor == "sqlite":
+    if name == "float" and prep and connection.vendor == "sqlite":
         decode = _dec_float_sqlite
     if name in _NO_PREP or not prep:
         return decode
