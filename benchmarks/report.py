@@ -1,6 +1,8 @@
 """Write docs/BENCHMARKS.md and its plot from the results file of a benchmark run.
 
-Usage: python -m benchmarks.report [RESULTS_JSON] [OUTPUT_MD]
+Usage: python -m benchmarks.report [RESULTS_JSON[,RESULTS_JSON...]] [OUTPUT_MD]
+
+Several results files (runs on the same machine, e.g. one per backend) are reported together.
 """
 
 from __future__ import annotations
@@ -197,15 +199,13 @@ def render(data: dict, png_name: str | None) -> str:
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[1]) if len(argv) > 1 else ROOT / ".benchmarks" / "results.json"
+    sources = argv[1].split(",") if len(argv) > 1 else [ROOT / ".benchmarks" / "results.json"]
     target = Path(argv[2]) if len(argv) > 2 else ROOT / "docs" / "BENCHMARKS.md"
-    data = json.loads(source.read_text())
-    data.setdefault(
-        "date",
-        datetime.datetime.fromtimestamp(source.stat().st_mtime, datetime.timezone.utc).strftime(
-            "%Y-%m-%d"
-        ),
-    )
+    runs = [json.loads(Path(source).read_text()) for source in sources]
+    data = runs[0]
+    for run in runs[1:]:
+        data["results"] += run["results"]
+    data.setdefault("date", datetime.date.today().isoformat())
     target.parent.mkdir(parents=True, exist_ok=True)
     png = target.with_name("benchmarks.png")
     has_plot = plot(data["results"], png)
