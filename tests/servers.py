@@ -113,7 +113,10 @@ def create_database(vendor: str, name: str, template: str | None = None) -> None
 def drop_database(vendor: str, name: str) -> None:
     """Drop a server database, closing other sessions on it first (PostgreSQL)."""
     if vendor == "postgresql":
-        _execute(vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        try:
+            _execute(vendor, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception:  # PostgreSQL before 13 has no FORCE; our sessions are closed anyway
+            _execute(vendor, f'DROP DATABASE IF EXISTS "{name}"')
     else:
         _execute(vendor, f"DROP DATABASE IF EXISTS `{name}`")
 
