@@ -1,11 +1,18 @@
-"""Checks made before anything is written: migrations, models and columns of every section."""
+"""Checks made before anything is written: migrations, models and columns of every section.
+
+Run again after plugin apps are activated (the app check), for the sections they provide.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
 from django.apps import apps
+from django.db.migrations.loader import MigrationLoader
 
 from .conf import Config
-from .dbinfo import applied_migrations
 from .tables import Table, phase_of
 
 
@@ -20,25 +27,47 @@ def installed_table(label: str, config: Config) -> Table | None:
     return Table(model, phase_of(model, config), natural)
 
 
-def migration_problems(dumped: dict[str, list[str]], using: str) -> list[str]:
-    """Differences between the dump's applied migrations and the target's, per app."""
-    target = applied_migrations(using)
+def code_present(module: str | None) -> bool:
+    """Whether an app's code can be imported here (installed or not)."""
+    if not module:
+        return False
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def migration_problems(dumped: dict[str, list[str]], app_labels: Iterable[str]) -> list[str]:
+    """Differences between the dump's applied migrations and the target's code, per app.
+
+    The target is compared by the migrations its code has (it is migrated before the import),
+    so a target that is behind its own code is not a difference; squashed migrations count as
+    applied when everything they replace is.
+    """
+    loader = MigrationLoader(None, ignore_no_migrations=True)
     problems = []
-    for app in sorted(set(dumped) | set(target)):
-        ours, theirs = set(target.get(app, ())), set(dumped.get(app, ()))
-        for name in sorted(theirs - ours):
-            problems.append(f"migration {app}.{name} is applied in the dump but not in the target")
-        for name in sorted(ours - theirs):
-            problems.append(f"migration {app}.{name} is applied in the target but not in the dump")
+    for app in sorted(set(app_labels)):
+        have = set(dumped.get(app, ()))
+        for key in sorted(k for k in loader.graph.nodes if k[0] == app):
+            migration = loader.graph.nodes[key]
+            replaced = {name for _, name in getattr(migration, "replaces", ()) or ()}
+            if key[1] not in have and not (replaced and replaced <= have):
+                problems.append(
+                    f"migration {app}.{key[1]} exists in the target but is not applied in the "
+                    "dump (the dump comes from older code)"
+                )
+        for name in sorted(have):
+            if (app, name) not in loader.disk_migrations:
+                problems.append(
+                    f"migration {app}.{name} is applied in the dump but the target does not "
+                    "have it (the target runs older or different code)"
+                )
     return problems
 
 
-def table_problems(described: dict, config: Config) -> tuple[Table | None, list[str]]:
-    """Map one described table of the stream onto the target; list what does not fit."""
+def table_problems(described: dict, table: Table) -> list[str]:
+    """What does not fit between one described table of the stream and the target's model."""
     label = described["model"]
-    table = installed_table(label, config)
-    if table is None:
-        return None, [f"model {label} (table {described.get('table')}) is not installed"]
     problems = []
     if table.db_table != described.get("table"):
         problems.append(
@@ -57,4 +86,65 @@ def table_problems(described: dict, config: Config) -> tuple[Table | None, list[
                 f"model {label}: column {column} holds {dumped[column]} values in the dump, "
                 f"{ours[column]} in the target"
             )
-    return table, problems
+    return problems
+
+
+@dataclass
+class SectionMap:
+    """How the stream's sections map onto the target."""
+
+    tables: dict[str, Table] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)  # plugin code present, app not active yet
+    skipped: list[str] = field(default_factory=list)  # not installed, --ignore-missing
+    problems: list[str] = field(default_factory=list)
+
+
+def map_sections(
+    header: dict,
+    config: Config,
+    *,
+    allow_deferred: bool,
+    ignore_missing: bool,
+    check_migrations: bool = True,
+    only: set[str] | None = None,
+) -> SectionMap:
+    """Map every table the header lists onto an installed model, naming what does not fit.
+
+    A model that is not installed is deferred when its app's code is present and plugin apps
+    may still be activated by the dump's plugin config; otherwise it is missing: a problem, or
+    skipped with ignore_missing.
+    """
+    result = SectionMap()
+    modules = header.get("apps") or {}
+    for described in header.get("tables") or []:
+        label = described["model"]
+        if only is not None and label not in only:
+            continue
+        table = installed_table(label, config)
+        app_label = label.partition(".")[0]
+        if table is not None:
+            result.tables[label] = table
+            result.problems += table_problems(described, table)
+            continue
+        module = modules.get(app_label)
+        if allow_deferred and code_present(module):
+            result.deferred.append(label)
+        elif ignore_missing:
+            result.skipped.append(label)
+        elif module and not code_present(module):
+            result.problems.append(
+                f"model {label} (table {described.get('table')}) is not installed and the code "
+                f"of its app {app_label!r} (module {module}) is not found here"
+            )
+        else:
+            result.problems.append(
+                f"model {label} (table {described.get('table')}) is not installed"
+            )
+    if check_migrations:
+        installed = {app_config.label for app_config in apps.get_app_configs()}
+        if only is None:
+            scope = installed  # apps neither installed nor in the dump's sections don't matter
+        else:
+            scope = {label.partition(".")[0] for label in only} & installed
+        result.problems += migration_problems(header.get("migrations") or {}, scope)
+    return result

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 import django
 import orjson
 import zstandard
+from django.apps import apps
 from django.db import DatabaseError, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
@@ -82,6 +83,12 @@ def _header(using: str, config: Config, tables: list[Table], counts: dict, exclu
         "digest": DIGEST_NAME,
         "options": {"exclude": sorted({*config.exclude, *exclude})},
         "migrations": applied_migrations(using),
+        # Where each app's code lives, so an importer can tell a plugin that is not active yet
+        # from one whose code is missing.
+        "apps": {
+            label: apps.get_app_config(label).name
+            for label in sorted({t.model._meta.app_label for t in tables})
+        },
         "tables": [{**t.describe(), "rows": counts[t.label]} for t in tables],
     }
 

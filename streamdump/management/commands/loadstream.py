@@ -14,8 +14,10 @@ from streamdump.sequencer import load
 
 class Command(BaseCommand):
     help = (
-        "Import a stream written by dumpstream into a migrated database, in bounded batches "
-        "and one transaction: any error leaves the database as it was. Signals are not sent."
+        "Import a stream written by dumpstream, step by step: check the dump against this "
+        "database, migrate, then auth, settings and plugin configuration, reload plugins, and "
+        "the remaining tables, in bounded batches. Any error leaves the database as it was "
+        "(empty, with --clear). Model signals are not sent."
     )
 
     def add_arguments(self, parser):
@@ -30,6 +32,17 @@ class Command(BaseCommand):
             "--database",
             default=DEFAULT_DB_ALIAS,
             help='The database to import into. Defaults to the "default" database.',
+        )
+        parser.add_argument(
+            "--ignore-missing",
+            action="store_true",
+            help="Skip sections of models that are not installed here (and say which) instead "
+            "of refusing the dump.",
+        )
+        parser.add_argument(
+            "--no-migrate",
+            action="store_true",
+            help="Do not run migrate before importing (the schema must already be current).",
         )
         parser.add_argument("--batch-size", type=int, default=None, help="Rows per insert.")
         parser.add_argument(
@@ -46,11 +59,25 @@ class Command(BaseCommand):
                     clear=options["clear"],
                     batch_size=options["batch_size"],
                     progress=progress,
+                    migrate=not options["no_migrate"],
+                    ignore_missing=options["ignore_missing"],
                 )
         except StreamdumpError as exc:
             raise CommandError(f"{exc}\nNothing was imported; the database is unchanged.") from exc
         if options["verbosity"] > 0:
-            self.stderr.write(
-                f"Imported {summary.total_rows} rows into {len(summary.rows)} tables "
-                f"in {summary.seconds:.1f}s."
-            )
+            self.report(summary, options["verbosity"])
+
+    def report(self, summary, verbosity: int) -> None:
+        """The summary on stderr: rows, steps with their times, what was replaced or skipped."""
+        steps = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in summary.steps)
+        self.stderr.write(
+            f"Imported {summary.total_rows} rows into {len(summary.rows)} tables "
+            f"in {summary.seconds:.1f}s ({steps})."
+        )
+        for label, count in summary.replaced.items():
+            self.stderr.write(f"  {label}: replaced {count} rows the target had created itself")
+        for label in summary.skipped:
+            self.stderr.write(f"  {label}: skipped, the model is not installed")
+        if verbosity > 1:
+            for label, count in summary.rows.items():
+                self.stderr.write(f"  {label}: {count} rows")
