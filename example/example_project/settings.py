@@ -26,8 +26,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "streamdump",
+    "common",
+    "plugins",
     "inventory",
 ]
+# Plugin apps (example_plugins.*) are not listed here: plugins.registry.reload() adds the ones
+# whose PluginConfig row is active in the database, as manage.py does at start-up.
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -108,8 +112,14 @@ DATABASES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The streamdump library reads its settings from this dict; empty means library defaults.
-STREAMDUMP: dict[str, Any] = {}
+# The streamdump library reads its settings from this dict. Import order: auth, then the settings
+# rows the app creates at start-up, then the plugin configuration, then PLUGIN_RELOAD(alias)
+# installs the imported active plugins and migrate runs again, then the remainder.
+STREAMDUMP: dict[str, Any] = {
+    "SETTINGS_MODELS": ["common.Setting"],
+    "PLUGIN_CONFIG_MODELS": ["plugins.PluginConfig"],
+    "PLUGIN_RELOAD": "plugins.registry.reload",
+}
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -102,6 +102,10 @@ TAGS = [
 FLOATS = [0.1, 1e-300, 1.7e308, -1.7e308, 2.5e-10, 123456.789, -0.5, 0.0, 1.0, 3.141592653589793]
 STOCK_STATUS = [10, 20, 50, 55, 60, 65, 70]
 GROUPS = ["Engineering", "Purchasing", "Lager & Logistik"]
+PLUGINS = "example_plugins."  # plugin apps live in this package
+SENSORS_APP = "example_plugins.sensors"  # the plugin app; installed only while it is active
+# Apps whose auto_now/auto_now_add fields the generator overrides with generated timestamps.
+TIMESTAMP_APPS = ("inventory", "common", "sensors")
 
 
 class DatabaseNotEmptyError(Exception):
@@ -120,7 +124,13 @@ def deterministic_timestamps() -> Iterator[None]:
     """Temporarily disable auto_now/auto_now_add so bulk_create keeps generated timestamps."""
     saved: list[tuple[models.DateField, bool, bool]] = []
     try:
-        for model in apps.get_app_config("inventory").get_models():
+        models_ = [
+            model
+            for config in apps.get_app_configs()
+            if config.label in TIMESTAMP_APPS
+            for model in config.get_models()
+        ]
+        for model in models_:
             for field in model._meta.local_fields:
                 if isinstance(field, models.DateField) and (field.auto_now or field.auto_now_add):
                     saved.append((field, field.auto_now, field.auto_now_add))
@@ -150,6 +160,9 @@ class _Generator:
         self.n_attachments = max(3, n // 100)
         self.n_sessions = 5
         self.n_logentries = 10
+        # Sensors plugin tables, filled only while the plugin app is installed.
+        self.n_sensors = max(3, n // 200)
+        self.n_readings = max(10, n // 40)
         # Expected sizes of the other tables; movements absorb the rest so the total is ~rows.
         planned = (
             self.n_users * 3.5  # users + group memberships + user permissions
@@ -262,8 +275,11 @@ class _Generator:
         """Create groups, users (one superuser) and their permission/membership rows."""
         rng = self.rng
         # Ordered by natural key so the choice does not depend on permission id assignment.
+        # Plugin permissions are left out: the data is the same whether or not a plugin is active.
+        plugin_labels = [c.label for c in apps.get_app_configs() if c.name.startswith(PLUGINS)]
         perms = list(
             Permission.objects.using(self.using)
+            .exclude(content_type__app_label__in=plugin_labels)
             .order_by("content_type__app_label", "content_type__model", "codename")
             .values_list("id", flat=True)
         )
@@ -645,6 +661,69 @@ class _Generator:
 
         self.insert(LogEntry, (entry(i) for i in range(self.n_logentries)))
 
+    def settings(self) -> None:
+        """Change a start-up setting and add one (INSTANCE_ID stays: random per installation)."""
+        setting = apps.get_model("common", "Setting")
+        manager = setting._base_manager.db_manager(self.using)
+        site_name, site_updated = "Beispiel-Lager Größe µ – 在庫 🚀", self.when()
+        if not manager.filter(key="SITE_NAME").update(value=site_name, updated=site_updated):
+            self.insert(setting, [setting(key="SITE_NAME", value=site_name, updated=site_updated)])
+        printer = 'Zebra ZD421 "Lager 2"\nfallback: lp0'
+        self.insert(setting, [setting(key="LABEL_PRINTER", value=printer, updated=self.when())])
+
+    def plugin_configs(self) -> None:
+        """Record every known plugin that has no PluginConfig row yet, inactive (as InvenTree
+        does for discovered plugins); rows made by ``plugin enable`` stay as they are."""
+        from plugins.registry import known_plugins
+
+        config = apps.get_model("plugins", "PluginConfig")
+        existing = set(config._base_manager.using(self.using).values_list("key", flat=True))
+        self.insert(
+            config,
+            [
+                config(
+                    key=key,
+                    name=key.replace("_", " ").title(),
+                    package=package,
+                    active=False,
+                    metadata={"discovered": True, "note": "Größe 🚀", "seed": self.seed},
+                )
+                for key, package in known_plugins().items()
+                if key not in existing
+            ],
+        )
+
+    def sensors(self) -> None:
+        """Fill the sensors plugin tables (only called while the plugin is installed)."""
+        rng = self.rng
+        sensor_model = apps.get_model("sensors", "Sensor")
+        reading_model = apps.get_model("sensors", "SensorReading")
+
+        def sensor(i: int) -> models.Model:
+            config = self.json() if rng.random() < 0.7 else {}
+            return sensor_model(
+                id=i + 1,
+                part_id=self.part_id(rng.randrange(self.n_parts)),
+                name=f"{rng.choice(['Temp', 'Druck', 'Feuchte', '温度', 'Vibration'])} {i}",
+                serial=f"S-{i:05d}-{rng.getrandbits(32):08x}",
+                offset=self.decimal(6, 6),
+                calibrated_at=self.when() if rng.random() < 0.8 else None,
+                config={"note": None} if config is None else config,  # NOT NULL column
+            )
+
+        self.insert(sensor_model, (sensor(i) for i in range(self.n_sensors)))
+
+        def reading(i: int) -> models.Model:
+            return reading_model(
+                id=i + 1,
+                sensor_id=rng.randint(1, self.n_sensors),
+                taken_at=self.when(),
+                value=rng.choice(FLOATS + [rng.uniform(-1e3, 1e3)]),
+                raw=self.binary(64),
+            )
+
+        self.insert(reading_model, (reading(i) for i in range(self.n_readings)))
+
     def reset_sequences(self) -> None:
         """Move PostgreSQL sequences past the explicit primary keys (no-op elsewhere)."""
         connection = connections[self.using]
@@ -658,7 +737,12 @@ class _Generator:
 
 def _ensure_empty(using: str) -> None:
     """Refuse to run on a database that already holds users or inventory data."""
-    for model in (User, Group, Part, Company, Session):
+    # common.Setting and plugins.PluginConfig are left out: migrate creates start-up settings,
+    # and plugins are configured before generating.
+    checked: list[type[models.Model]] = [User, Group, Part, Company, Session]
+    if apps.is_installed(SENSORS_APP):
+        checked.append(apps.get_model("sensors", "Sensor"))
+    for model in checked:
         if model._base_manager.using(using).exists():
             raise DatabaseNotEmptyError(
                 f"database {using!r} already contains {model._meta.label} rows; "
@@ -680,7 +764,12 @@ def generate(rows: int, seed: int = 1, using: str = "default") -> dict[str, int]
         gen.stock,
         gen.generic,
         gen.admin_and_sessions,
+        # Last, so the tables above get the same data whether or not the plugin is active.
+        gen.settings,
+        gen.plugin_configs,
     ]
+    if apps.is_installed(SENSORS_APP):
+        steps.append(gen.sensors)
     with deterministic_timestamps(), transaction.atomic(using=using):
         for step in steps:
             step()

@@ -1,0 +1,1 @@
+"""Plugins of the example project: each subpackage is a Django app installed while active."""

@@ -1,0 +1,3 @@
+"""Sensors plugin: sensors attached to parts and their readings."""
+
+NAME = "Sensors"
