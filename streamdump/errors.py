@@ -6,6 +6,10 @@ from __future__ import annotations
 class StreamdumpError(Exception):
     """Base class for every error streamdump raises on purpose."""
 
+    # What a failed import left behind: "unchanged", or "empty" after --clear once the
+    # first stage of a plugin import had been committed and had to be undone.
+    target_state = "unchanged"
+
 
 class FormatError(StreamdumpError):
     """The input is not a valid streamdump stream (damaged, truncated or unknown)."""

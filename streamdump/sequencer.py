@@ -156,9 +156,11 @@ class Importer:
                     with self.step("verify"):
                         self.verify_counts()
                         self.finish()
-        except BaseException:
+        except BaseException as exc:
             if early_committed:
                 self.undo(backup)
+                if self.clear and isinstance(exc, StreamdumpError):
+                    exc.target_state = "empty"
             raise
         finally:
             if backup is not None:

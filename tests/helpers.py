@@ -56,14 +56,19 @@ def unique_name(prefix: str) -> str:
 
 
 def digests(env: dict[str, str], database: str = "default") -> dict[str, list]:
-    """Per-table (rows, digest) of an example database, computed in its own process."""
+    """Per-table (rows, digest) of an example database, computed in its own process.
+
+    Through manage.py, so that plugins active in that database are installed first, as the
+    application itself would do at start-up.
+    """
     import json
 
-    result = subprocess.run(
-        [sys.executable, "-m", "streamdump", "digest", "--settings", "example_project.settings",
-         "--pythonpath", str(ROOT / "example"), "--database", database],
-        env=env, capture_output=True, check=False,
-    )  # fmt: skip
+    code = (
+        "import json, streamdump; "
+        f"print('DIGESTS=' + json.dumps(streamdump.database_digests({database!r})))"
+    )
+    result = manage("shell", "-c", code, env=env, check=False)
     if result.returncode != 0:
         raise AssertionError(f"digest failed:\n{result.stderr.decode(errors='replace')[-3000:]}")
-    return json.loads(result.stdout)
+    line = next(x for x in result.stdout.decode().splitlines() if x.startswith("DIGESTS="))
+    return json.loads(line[len("DIGESTS=") :])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 
+import orjson
 import pytest
+import zstandard
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, transaction
 from inventory.generate import generate
-from inventory.models import Comment, Part
+from inventory.models import Comment, Part, Tag
 
 from streamdump import database_digests, export, load
 from streamdump.errors import (
@@ -202,3 +204,75 @@ def test_newer_format_version_is_refused(dump):
 
     with pytest.raises(FormatError, match="format version 2, newer"):
         load(io.BytesIO(rewrite(dump, mutate)), using="target")
+
+
+def test_sections_out_of_phase_order_are_spooled_and_replayed(dump):
+    # Move the remainder table inventory.Tag in front of every auth section, header included.
+    from .streams import lines_of
+
+    lines = [orjson.loads(line) for line in lines_of(dump)]
+    header, body = lines[0], lines[1:]
+    start = next(
+        i for i, o in enumerate(body) if isinstance(o, dict) and o.get("model") == "inventory.Tag"
+    )
+    end = next(
+        i for i in range(start, len(body)) if isinstance(body[i], dict) and body[i]["type"] == "end"
+    )
+    moved, rest = body[start : end + 1], body[:start] + body[end + 1 :]
+    tag = next(t for t in header["tables"] if t["model"] == "inventory.Tag")
+    header["tables"] = [tag] + [t for t in header["tables"] if t is not tag]
+    reordered = [header, *moved, *rest]
+    data = rewrite(
+        zstandard.ZstdCompressor().compress(b"".join(orjson.dumps(o) + b"\n" for o in reordered)),
+        lambda model, obj: obj,
+    )
+    summary = load(io.BytesIO(data), using="target")
+    assert summary.rows["inventory.Tag"] == 30
+    assert snapshot("target") == snapshot("default")
+
+
+def test_start_up_settings_are_replaced_not_reported(dump):
+    from common.models import Setting
+
+    ours = Setting.objects.using("target").get(key="INSTANCE_ID").value
+    theirs = Setting.objects.using("default").get(key="INSTANCE_ID").value
+    assert ours != theirs
+    summary = load(io.BytesIO(dump), using="target")
+    assert summary.replaced["common.Setting"] >= 3
+    assert Setting.objects.using("target").get(key="INSTANCE_ID").value == theirs
+
+
+def test_target_only_settings_are_kept_unless_their_id_collides(dump):
+    from common.models import Setting
+
+    dumped_ids = set(Setting.objects.using("default").values_list("pk", flat=True))
+    Setting.objects.using("target").create(pk=10_000, key="TARGET_ONLY", value="kept")
+    Setting.objects.using("target").create(pk=max(dumped_ids), key="UNLUCKY", value="replaced")
+    load(io.BytesIO(dump), using="target")
+    assert Setting.objects.using("target").get(key="TARGET_ONLY").value == "kept"
+    assert not Setting.objects.using("target").filter(key="UNLUCKY").exists()
+
+
+def test_ignore_missing_skips_models_that_are_not_installed(dump):
+    def mutate(model, obj):
+        if isinstance(obj, dict):
+            if obj["type"] == "header":
+                for table in obj["tables"]:
+                    if table["model"] == "inventory.Tag":
+                        table["model"] = "retired.Tag"
+                    if table["model"] == "inventory.Part_tags":
+                        table["rows"] = 0
+                obj["apps"]["retired"] = "retired_app"
+            elif obj.get("model") == "inventory.Tag":
+                obj["model"] = "retired.Tag"
+        if model == "inventory.Part_tags" and isinstance(obj, list):
+            return None  # the rows that pointed at the retired tags go too
+        return obj
+
+    data = rewrite(dump, mutate)
+    with pytest.raises(SchemaMismatch, match="code of its app 'retired' .* is not found"):
+        load(io.BytesIO(data), using="target")
+    summary = load(io.BytesIO(data), using="target", ignore_missing=True)
+    assert summary.skipped == ["retired.Tag"]
+    assert not Tag.objects.using("target").exists()
+    assert Part.objects.using("target").count() == Part.objects.using("default").count()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, DatabaseError
 
 from streamdump.errors import StreamdumpError
 from streamdump.files import open_input
@@ -62,8 +62,12 @@ class Command(BaseCommand):
                     migrate=not options["no_migrate"],
                     ignore_missing=options["ignore_missing"],
                 )
-        except StreamdumpError as exc:
-            raise CommandError(f"{exc}\nNothing was imported; the database is unchanged.") from exc
+        except (StreamdumpError, DatabaseError) as exc:
+            if getattr(exc, "target_state", "unchanged") == "empty":
+                after = "Nothing was imported; as asked by --clear, the database is left empty."
+            else:
+                after = "Nothing was imported; the database is unchanged."
+            raise CommandError(f"{exc}\n{after}") from exc
         if options["verbosity"] > 0:
             self.report(summary, options["verbosity"])
 

@@ -1,0 +1,125 @@
+"""Sequenced import with an active plugin, in real processes: the InvenTree-style case.
+
+The source runs the "sensors" plugin (its tables exist only while its PluginConfig row is
+active) and holds data in it; the target has never seen the plugin. The application writes
+settings at start-up on both sides, so a naive import would collide on them.
+"""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from .helpers import digests, example_env, manage, migrated_sqlite
+from .streams import rewrite
+
+
+@pytest.fixture(scope="module")
+def plugin_source(sqlite_template, tmp_path_factory):
+    """A source database with the sensors plugin active and holding rows, dumped once."""
+    directory = tmp_path_factory.mktemp("plugin-src")
+    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "source.sqlite3"))
+    manage("plugin", "enable", "sensors", env=env)
+    manage("generate", "--rows", "3000", env=env)
+    dump = directory / "dump.ndjson.zst"
+    manage("dumpstream", "-o", str(dump), env=env)
+    return env, digests(env), dump.read_bytes()
+
+
+@pytest.fixture
+def target(sqlite_template, tmp_path):
+    """A fresh, migrated target that never saw the plugin, and its digests."""
+    env = example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "target.sqlite3"))
+    manage("migrate", "-v0", env=env)  # writes the start-up settings, as a deployed app would
+    return env, digests(env)
+
+
+def load(env, data: bytes, tmp_path, *args):
+    path = tmp_path / "in.ndjson.zst"
+    path.write_bytes(data)
+    return manage("loadstream", str(path), *args, env=env, check=False)
+
+
+def test_plugin_data_reaches_a_target_that_never_saw_the_plugin(plugin_source, target, tmp_path):
+    _, expected, dump = plugin_source
+    env, before = target
+    assert expected["sensors.SensorReading"][0] > 0 and "sensors.Sensor" not in before
+    assert expected["common.Setting"] != before["common.Setting"]  # each has its own INSTANCE_ID
+    result = load(env, dump, tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    assert digests(env) == expected
+    stderr = result.stderr.decode()
+    assert "common.Setting: replaced" in stderr
+    for step in ("preflight", "migrate", "auth", "settings", "plugin_config", "reload plugins",
+                 "migrate plugins", "app check", "remainder", "verify"):  # fmt: skip
+        assert f"step {step}:" in stderr, step
+
+
+def test_migration_mismatch_is_refused_and_names_the_migration(plugin_source, target, tmp_path):
+    _, _, dump = plugin_source
+    env, before = target
+
+    def mutate(model, obj):
+        if isinstance(obj, dict) and obj["type"] == "header":
+            obj["migrations"]["inventory"].append("0099_future_field")
+        return obj
+
+    result = load(env, rewrite(dump, mutate), tmp_path)
+    assert result.returncode == 1
+    assert b"migration inventory.0099_future_field is applied in the dump" in result.stderr
+    assert digests(env) == before
+
+
+def test_missing_plugin_code_is_refused_before_anything_is_written(plugin_source, target, tmp_path):
+    _, _, dump = plugin_source
+    env, before = target
+
+    def mutate(model, obj):
+        if isinstance(obj, dict) and obj["type"] == "header":
+            obj["apps"]["sensors"] = "example_plugins.not_installed_here"
+        return obj
+
+    result = load(env, rewrite(dump, mutate), tmp_path)
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "model sensors.Sensor" in stderr and "example_plugins.not_installed_here" in stderr
+    assert "step migrate" not in stderr  # refused before the first write
+    assert digests(env) == before
+
+
+def dangling_reading(model, obj):
+    if model == "sensors.SensorReading" and isinstance(obj, list):
+        obj[1] = 10**9  # sensor_id pointing nowhere
+    return obj
+
+
+def test_failure_in_the_remainder_leaves_the_target_as_before(plugin_source, target, tmp_path):
+    _, _, dump = plugin_source
+    env, before = target
+    result = load(env, rewrite(dump, dangling_reading), tmp_path)
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "foreign key" in stderr and "unchanged" in stderr
+    assert "step plugin_config" in stderr  # the first stage had been committed, then undone
+    assert digests(env) == before
+
+
+def test_failure_with_clear_leaves_the_target_empty(plugin_source, target, tmp_path):
+    _, _, dump = plugin_source
+    env, _ = target
+    manage("generate", "--rows", "300", env=env)
+    result = load(env, rewrite(dump, dangling_reading), tmp_path, "--clear")
+    assert result.returncode == 1
+    after = digests(env)
+    assert {label: rows for label, (rows, _) in after.items() if rows} == {}
+
+
+def test_header_lists_where_each_app_lives(plugin_source):
+    _, _, dump = plugin_source
+    from .streams import lines_of
+
+    header = orjson.loads(lines_of(dump)[0])
+    assert header["apps"]["sensors"] == "example_plugins.sensors"
+    phases = [t["phase"] for t in header["tables"]]
+    assert phases.index("plugin_config") < phases.index("remainder")
+    assert {t["model"]: t["phase"] for t in header["tables"]}["common.Setting"] == "settings"
