@@ -123,3 +123,35 @@ def test_header_lists_where_each_app_lives(plugin_source):
     phases = [t["phase"] for t in header["tables"]]
     assert phases.index("plugin_config") < phases.index("remainder")
     assert {t["model"]: t["phase"] for t in header["tables"]}["common.Setting"] == "settings"
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+def server_target(request, django_db_blocker):
+    """A fresh migrated PostgreSQL or MariaDB target that never saw the plugin; dropped after."""
+    from .servers import _template, create_database, drop_database, require, unique_name
+
+    vendor = request.param
+    require(vendor)
+    name = unique_name("sdplug")
+    with django_db_blocker.unblock():
+        template = _template(vendor)  # migrated once per process, in this process
+    create_database(vendor, name, template=template)
+    try:
+        env = example_env(vendor, name)
+        manage("migrate", "-v0", env=env)
+        yield env, digests(env)
+    finally:
+        drop_database(vendor, name)
+
+
+@pytest.mark.server
+def test_plugin_import_into_server_databases(plugin_source, server_target, tmp_path):
+    """SQLite with an active plugin into PostgreSQL and MariaDB: exact, and undone on failure."""
+    _, expected, dump = plugin_source
+    env, before = server_target
+    failed = load(env, rewrite(dump, dangling_reading), tmp_path)
+    assert failed.returncode == 1 and b"foreign key" in failed.stderr
+    assert digests(env) == before
+    result = load(env, dump, tmp_path)
+    assert result.returncode == 0, result.stderr.decode()
+    assert digests(env) == expected
