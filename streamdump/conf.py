@@ -22,6 +22,7 @@ class Config:
     compression_level: int = 3
     compression_threads: int = 0  # zstd workers; each buffers a job of several MB
     app_version: str | None = None
+    portable_inserts: bool = False  # executemany everywhere instead of COPY / multi-row INSERT
 
 
 def get_config() -> Config:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from .errors import FormatError
+from .fixtures import fixture_summary, sniff
 from .reader import StreamReader
 
 
@@ -13,13 +14,14 @@ from .reader import StreamReader
 class InspectReport:
     """What a stream holds and whether it is intact."""
 
+    kind: str = "streamdump"  # or "json" / "jsonl": a Django fixture
     header: dict | None = None
     sections: list[dict] = field(default_factory=list)
     error: str | None = None
 
     @property
     def intact(self) -> bool:
-        return self.error is None and self.header is not None
+        return self.error is None and (self.header is not None or self.kind != "streamdump")
 
     @property
     def total_rows(self) -> int:
@@ -28,7 +30,10 @@ class InspectReport:
 
 def inspect_stream(stream: BinaryIO) -> InspectReport:
     """Read the whole stream, verifying every count and digest; never raises on bad input."""
-    report = InspectReport()
+    kind, stream = sniff(stream)
+    report = InspectReport(kind="streamdump" if kind == "unknown" else kind)
+    if report.kind != "streamdump":
+        return _inspect_fixture(stream, report)
     try:
         reader = StreamReader(stream)
         report.header = reader.header
@@ -45,9 +50,34 @@ def inspect_stream(stream: BinaryIO) -> InspectReport:
     return report
 
 
+def _inspect_fixture(stream, report: InspectReport) -> InspectReport:
+    try:
+        metadata, counts = fixture_summary(stream, report.kind)
+    except FormatError as exc:
+        report.error = str(exc)
+        return report
+    report.header = metadata
+    report.sections = [{"model": m, "rows": n, "phase": "-"} for m, n in sorted(counts.items())]
+    return report
+
+
 def format_report(report: InspectReport) -> str:
     """The report as text for a terminal."""
     lines = []
+    if report.kind != "streamdump":
+        what = "JSON array" if report.kind == "json" else "JSON lines"
+        lines.append(f"format:     Django fixture ({what}, as written by dumpdata)")
+        for key in ("source_version", "django_version", "exported_at_utc", "comment"):
+            if report.header and key in report.header:
+                lines.append(f"{key + ':':<17}{report.header[key]}")
+        lines.append("")
+        lines.append(f"{'model':<44}{'objects':>12}")
+        for section in report.sections:
+            lines.append(f"{section['model']:<44}{section['rows']:>12}")
+        lines.append(f"{'total':<44}{report.total_rows:>12}")
+        lines.append("")
+        lines.append("intact" if report.intact else f"DAMAGED: {report.error}")
+        return "\n".join(lines)
     header = report.header
     if header:
         source = header.get("source") or {}

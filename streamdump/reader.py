@@ -17,6 +17,10 @@ from .errors import FormatError, TruncatedStream
 from .format import FORMAT_NAME, FORMAT_VERSION, ZSTD_MAGIC, row_digest, stream_digest
 
 _CHUNK = 1 << 20
+_FIXTURE = (
+    "this is a Django fixture (a JSON array as written by dumpdata), not a streamdump stream; "
+    "`streamdump inspect` shows what it holds"
+)
 # Compressed input is fed in small pieces: zstd expands them 5-10 times, all at once.
 _ZSTD_INPUT = 64 << 10
 
@@ -61,10 +65,7 @@ def _raw_lines(stream: BinaryIO) -> Iterator[bytes]:
     elif head[:1] == b"{":
         chunks = _plain_chunks(head, stream)  # uncompressed NDJSON, e.g. after `zstd -d`
     elif head.lstrip()[:1] == b"[":
-        raise FormatError(
-            "this looks like a Django fixture (a JSON array as written by dumpdata), "
-            "not a streamdump stream"
-        )
+        raise FormatError(_FIXTURE)
     elif not head:
         raise TruncatedStream("the input is empty")
     else:
@@ -136,6 +137,8 @@ class StreamReader:
         line = self._next()
         if line is None:
             raise TruncatedStream("the stream ends before its header: the file is truncated")
+        if line.lstrip()[:1] == b"[":
+            raise FormatError(_FIXTURE, line=1)
         header = self._control(line, "a header")
         if header.get("format") != FORMAT_NAME or header.get("type") != "header":
             raise FormatError("not a streamdump stream: the first line is not its header", line=1)

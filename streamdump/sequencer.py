@@ -350,7 +350,12 @@ class Importer:
         if mode == "merge":
             index = self.natural.setdefault(table.label, import_index(table.model, self.using))
         else:
-            inserter = get_inserter(self.connection, table.db_table, [f.column for f in fields])
+            inserter = get_inserter(
+                self.connection,
+                table.db_table,
+                [f.column for f in fields],
+                portable=self.config.portable_inserts,
+            )
         written = added = replaced = 0
         for first, rows in section.batches():
             prepared = self._decode_rows(decode, rows, section, first)

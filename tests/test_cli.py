@@ -12,7 +12,7 @@ import sys
 import pytest
 import zstandard
 
-from .helpers import MANAGE, example_env, manage, migrated_sqlite
+from .helpers import MANAGE, ROOT, example_env, manage, migrated_sqlite
 from .streams import lines_of
 
 INSPECT = [sys.executable, "-m", "streamdump", "inspect"]
@@ -165,3 +165,30 @@ def test_help_texts():
         result = manage(command, "--help", env=example_env())
         assert b"--database" in result.stdout
     assert b"--clear" in manage("loadstream", "--help", env=example_env()).stdout
+
+
+INVENTREE = ROOT.parent / "shared" / "fixtures" / "inventree-1.5-demo.json.zst"
+
+
+def test_inspect_reads_a_real_inventree_export_in_one_pass():
+    """InvenTree 1.5's own export-records file: a dumpdata array led by a metadata record."""
+    assert INVENTREE.exists(), f"the shared fixture is missing: {INVENTREE}"
+    result = inspect(INVENTREE, "--json")
+    assert result.returncode == 0, result.stdout.decode()[-500:]
+    report = json.loads(result.stdout)
+    assert report["header"]["metadata"] is True and report["header"]["source_version"]
+    counts = {s["model"]: s["rows"] for s in report["sections"]}
+    data = zstandard.ZstdDecompressor().stream_reader(INVENTREE.read_bytes()).read()
+    everything = json.loads(data)
+    assert sum(counts.values()) == len(everything) - 1  # all but the metadata record
+    assert counts["part.part"] == sum(1 for o in everything if o.get("model") == "part.part")
+
+
+def test_loading_a_fixture_names_what_it_is(filled, tmp_path):
+    env, _ = filled
+    fixture = tmp_path / "fixture.json"
+    fixture.write_bytes(b'[{"model": "inventory.tag", "pk": 1, "fields": {"name": "x"}}]')
+    result = manage("loadstream", str(fixture), env=env, check=False)
+    assert result.returncode == 1 and b"Django fixture" in result.stderr
+    result = manage("loadstream", str(INVENTREE), env=env, check=False)
+    assert result.returncode == 1 and b"Django fixture" in result.stderr
