@@ -39,7 +39,7 @@ def _django_command(name: str, argv: list[str], args: argparse.Namespace) -> int
 
 def _inspect(args: argparse.Namespace) -> int:
     from .errors import StreamdumpError
-    from .files import open_input
+    from .files import open_input, silence_stdout
     from .inspection import format_report, inspect_stream
 
     try:
@@ -49,19 +49,15 @@ def _inspect(args: argparse.Namespace) -> int:
         print(f"streamdump: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "intact": report.intact,
-                    "error": report.error,
-                    "header": report.header,
-                    "sections": report.sections,
-                },
-                indent=2,
-            )
-        )
+        fields = {"intact": report.intact, "kind": report.kind, "error": report.error,
+                  "header": report.header, "sections": report.sections}  # fmt: skip
+        text = json.dumps(fields, indent=2)
     else:
-        print(format_report(report))
+        text = format_report(report)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `streamdump inspect x | head`: the verdict still sets the status
+        silence_stdout()
     return 0 if report.intact else 1
 
 

@@ -30,14 +30,14 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
             yield out
             out.flush()
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             raise OutputError(
                 "the reader of stdout closed the pipe before the export ended"
             ) from None
         except OSError as exc:
             if exc.errno != errno.ENOSPC:
                 raise
-            _silence_stdout()
+            silence_stdout()
             raise OutputError("no space left on device while writing stdout") from None
         return
     target = os.path.abspath(path)
@@ -69,7 +69,8 @@ def open_output(path: str | None) -> Iterator[BinaryIO]:
         raise
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after its reader went away, so exit prints no second error."""
     # Python flushes stdout again at exit; after a broken pipe that would print a second error.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())

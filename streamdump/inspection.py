@@ -61,43 +61,39 @@ def _inspect_fixture(stream, report: InspectReport) -> InspectReport:
     return report
 
 
-def format_report(report: InspectReport) -> str:
-    """The report as text for a terminal."""
-    lines = []
+def _about(report: InspectReport) -> list[tuple[str, str]]:
+    header = report.header or {}
     if report.kind != "streamdump":
         what = "JSON array" if report.kind == "json" else "JSON lines"
-        lines.append(f"format:     Django fixture ({what}, as written by dumpdata)")
-        for key in ("source_version", "django_version", "exported_at_utc", "comment"):
-            if report.header and key in report.header:
-                lines.append(f"{key + ':':<17}{report.header[key]}")
-        lines.append("")
-        lines.append(f"{'model':<44}{'objects':>12}")
-        for section in report.sections:
-            lines.append(f"{section['model']:<44}{section['rows']:>12}")
-        lines.append(f"{'total':<44}{report.total_rows:>12}")
-        lines.append("")
-        lines.append("intact" if report.intact else f"DAMAGED: {report.error}")
-        return "\n".join(lines)
-    header = report.header
-    if header:
-        source = header.get("source") or {}
-        lines.append(f"format:     {header.get('format')} v{header.get('version')}")
-        lines.append(f"created:    {header.get('created')}")
-        lines.append(
-            f"source:     {source.get('vendor')} {source.get('database_version')}, "
+        about = [("format", f"Django fixture ({what}, as written by dumpdata)")]
+        keys = ("source_version", "django_version", "exported_at_utc", "comment")
+        return about + [(key, str(header[key])) for key in keys if key in header]
+    source = header.get("source") or {}
+    migrations = header.get("migrations") or {}
+    app = f", app {source['app_version']}" if source.get("app_version") else ""
+    return [
+        ("format", f"{header.get('format')} v{header.get('version')}"),
+        ("created", str(header.get("created"))),
+        (
+            "source",
+            f"{source.get('vendor')} {source.get('database_version')}, "
             f"Django {source.get('django')}, Python {source.get('python')}, "
-            f"streamdump {source.get('streamdump')}"
-            + (f", app {source['app_version']}" if source.get("app_version") else "")
-        )
-        migrations = header.get("migrations") or {}
-        lines.append(
-            f"migrations: {sum(len(v) for v in migrations.values())} in {len(migrations)} apps"
-        )
-        lines.append("")
-        lines.append(f"{'phase':<14}{'model':<44}{'rows':>12}")
-        for section in report.sections:
-            lines.append(f"{section['phase']:<14}{section['model']:<44}{section['rows']:>12}")
+            f"streamdump {source.get('streamdump')}{app}",
+        ),
+        ("migrations", f"{sum(len(v) for v in migrations.values())} in {len(migrations)} apps"),
+    ]
+
+
+def format_report(report: InspectReport) -> str:
+    """The report as text for a terminal: what the file is, its tables, whether it is intact."""
+    lines = []
+    if report.header is not None or report.kind != "streamdump":
+        about = _about(report)
+        width = max(len(key) for key, _ in about) + 2
+        lines += [f"{key + ':':<{width}}{value}" for key, value in about]
+        unit = "rows" if report.kind == "streamdump" else "objects"
+        lines += ["", f"{'phase':<14}{'model':<44}{unit:>12}"]
+        lines += [f"{s['phase']:<14}{s['model']:<44}{s['rows']:>12}" for s in report.sections]
         lines.append(f"{'':<14}{'total':<44}{report.total_rows:>12}")
-    lines.append("")
-    lines.append("intact" if report.intact else f"DAMAGED: {report.error}")
+    lines += ["", "intact" if report.intact else f"DAMAGED: {report.error}"]
     return "\n".join(lines)
