@@ -155,3 +155,23 @@ def test_plugin_import_into_server_databases(plugin_source, server_target, tmp_p
     result = load(env, dump, tmp_path)
     assert result.returncode == 0, result.stderr.decode()
     assert digests(env) == expected
+
+
+def test_export_outside_manage_py_still_includes_active_plugins(plugin_source, tmp_path):
+    """The console script skips the app's start-up; the reload hook installs the plugins."""
+    import subprocess
+    import sys
+
+    from .helpers import ROOT
+    from .streams import lines_of
+
+    env, expected, _ = plugin_source
+    dump = tmp_path / "cli.ndjson.zst"
+    subprocess.run(
+        [sys.executable, "-m", "streamdump", "export", "--settings", "example_project.settings",
+         "--pythonpath", str(ROOT / "example"), "-o", str(dump)],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    header = orjson.loads(lines_of(dump.read_bytes())[0])
+    rows = {t["model"]: t["rows"] for t in header["tables"]}
+    assert rows["sensors.SensorReading"] == expected["sensors.SensorReading"][0] > 0
