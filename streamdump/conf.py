@@ -42,3 +42,15 @@ def get_config() -> Config:
     }
     values.setdefault("auth_models", (settings.AUTH_USER_MODEL, "auth.Group"))
     return Config(**values)
+
+
+def activate_plugins(config: Config, using: str) -> None:
+    """Call STREAMDUMP["PLUGIN_RELOAD"], if set: install the plugins that `using` activates.
+
+    Export and digest call it first: a process that skipped the application's start-up (the
+    console script) would otherwise silently leave the active plugins' tables out.
+    """
+    if config.plugin_reload:
+        from django.utils.module_loading import import_string
+
+        import_string(config.plugin_reload)(using)

@@ -19,7 +19,7 @@ from typing import Any
 from django.db.models import TextField
 from django.db.models.functions import Cast
 
-from .conf import Config, get_config
+from .conf import Config, activate_plugins, get_config
 from .naturalkeys import export_index
 from .tables import Table, model_tables
 
@@ -95,6 +95,7 @@ def database_digests(
 ) -> dict[str, tuple[int, str]]:
     """Model label -> (row count, digest) for every table streamdump exports from `using`."""
     config = config or get_config()
+    activate_plugins(config, using)
     tables = model_tables(config, using, exclude)
     natural = {t.label: export_index(t.model, using) for t in tables if t.is_natural}
     return {t.label: table_digest(t, using, natural, canonical) for t in tables}

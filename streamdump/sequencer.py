@@ -32,11 +32,10 @@ from django.core.management import call_command
 from django.core.management.color import no_style
 from django.db import DatabaseError, connections, router, transaction
 from django.db.migrations.executor import MigrationExecutor
-from django.utils.module_loading import import_string
 
 from .codecs import decoder, row_function
 from .collisions import delete_colliding
-from .conf import Config, get_config
+from .conf import Config, activate_plugins, get_config
 from .errors import CodecError, FormatError, SchemaMismatch, StreamdumpError, TargetNotEmpty
 from .inserters import get_inserter
 from .naturalkeys import import_index, merge_row
@@ -282,8 +281,7 @@ class Importer:
 
     def reload_plugins(self) -> None:
         """Call the application's plugin reload hook with the database alias."""
-        hook = import_string(self.config.plugin_reload)
-        hook(self.using)
+        activate_plugins(self.config, self.using)
 
     def app_check(self) -> None:
         """Every section still waiting must now map to an installed model with its columns."""

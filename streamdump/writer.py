@@ -19,11 +19,10 @@ from django.apps import apps
 from django.db import DatabaseError, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
-from django.utils.module_loading import import_string
 
 from . import __version__
 from .codecs import encoder, row_function
-from .conf import Config, get_config
+from .conf import Config, activate_plugins, get_config
 from .dbinfo import applied_migrations, database_version
 from .errors import CodecError, StreamdumpError
 from .format import DIGEST_NAME, FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
@@ -208,10 +207,7 @@ def export(
     level = compression_level if compression_level is not None else config.compression_level
     started = time.monotonic()
     summary = ExportSummary()
-    if config.plugin_reload:
-        # The plugins the source's own configuration activates must be installed, or their
-        # tables would be silently left out (a process that skipped the app's start-up).
-        import_string(config.plugin_reload)(using)
+    activate_plugins(config, using)
     tables = model_tables(config, using, tuple(exclude))
     sink = _CountingWriter(stream)
     with read_snapshot(using):
