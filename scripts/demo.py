@@ -42,26 +42,27 @@ def main() -> int:
         DEMO / "target.sqlite3",
         DEMO / "dump.ndjson.zst",
     )
-    env = {**os.environ, "EXAMPLE_DB": "sqlite", "EXAMPLE_DB_NAME": str(source),
-           "EXAMPLE_TARGET_DB": "sqlite", "EXAMPLE_TARGET_DB_NAME": str(target)}  # fmt: skip
+    # Two installations, as in real life: each process sees one database as its own.
+    env = {**os.environ, "EXAMPLE_DB": "sqlite", "EXAMPLE_DB_NAME": str(source)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    target_env = {**env, "EXAMPLE_DB_NAME": str(target)}
     run([*MANAGE, "migrate", "-v0"], env, "migrate source")
-    run([*MANAGE, "migrate", "-v0", "--database", "target"], env, "migrate target")
+    run([*MANAGE, "migrate", "-v0"], target_env, "migrate target")
     # The source runs a plugin with its own tables; the target has never seen it.
     run([*MANAGE, "plugin", "enable", "sensors"], env, "enable the sensors plugin in the source")
     run([*MANAGE, "generate", "--rows", ROWS], env, f"generate {ROWS} rows")
     run([*MANAGE, "dumpstream", "-o", str(dump)], env, "export")
     inspected = run([sys.executable, "-m", "streamdump", "inspect", str(dump)], env, "inspect")
     print(inspected.stdout.rstrip().splitlines()[-1])
-    imported = run([*MANAGE, "loadstream", "--database", "target", str(dump)], env, "import")
+    imported = run([*MANAGE, "loadstream", str(dump)], target_env, "import into the target")
     for line in imported.stderr.splitlines():
         if line.startswith(("Imported", "  ")):
             print(f"  {line.strip()}")
 
     digest = [sys.executable, "-m", "streamdump", "digest", "--settings",
               "example_project.settings", "--pythonpath", str(ROOT / "example")]  # fmt: skip
-    before = json.loads(run([*digest, "--database", "default"], env, "digest source").stdout)
-    after = json.loads(run([*digest, "--database", "target"], env, "digest target").stdout)
+    before = json.loads(run(digest, env, "digest source").stdout)
+    after = json.loads(run(digest, target_env, "digest target").stdout)
 
     print(f"\n{'table':<34}{'source rows':>12}{'target rows':>12}  digest")
     mismatches = 0

@@ -125,7 +125,7 @@ class Importer:
         total = sum(t.get("rows") or 0 for t in self.reader.header.get("tables") or [])
         try:
             if split and not self.clear:
-                with self.step("copy of the tables steps 4-6 change"):
+                with self.step("backup of the auth, settings and plugin tables"):
                     backup = self.backup_early_tables()
             with (
                 contextlib.ExitStack() as whole,
