@@ -12,6 +12,7 @@ import binascii
 import datetime
 import json
 import math
+import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import models
 
 from .errors import CodecError
@@ -289,30 +291,100 @@ def decoder(
 def _fast_prep(name: str, field: Any, connection: Any) -> Fn | None:
     """For Django's own field classes, the same value get_db_prep_save gives, with fewer steps.
 
-    Only where the shortcut is exactly what the field does: a subclass may change any step.
+    Only where the shortcut is exactly what the field and the backend do: a subclass may change
+    any step, so anything unusual goes through the field's own get_db_prep_save.
     """
     if name == "datetime" and type(field) is models.DateTimeField:
-        parse, adapt = _DECODERS["datetime"], connection.ops.adapt_datetimefield_value
-        prep = field.get_db_prep_save
-
-        def dec_datetime(v: Any) -> Any:
-            value = parse(v)
-            if value.tzinfo is None:  # naive: Django warns and makes it aware (USE_TZ)
-                return prep(value, connection)
-            # get_prep_value leaves an aware datetime as it is; only the backend adapts it.
-            return adapt(value)
-
-        return dec_datetime
+        return _fast_datetime(field, connection)
     if name == "uuid" and type(field) is models.UUIDField:
         parse = _DECODERS["uuid"]
         if connection.features.has_native_uuid_field:
             return parse
 
         def dec_uuid_hex(v: Any) -> str:
+            if v.__class__ is str and _CANONICAL_UUID(v):  # what str(UUID) writes
+                return v.replace("-", "")
             return parse(v).hex
 
         return dec_uuid_hex
+    if name == "decimal" and type(field) is models.DecimalField and _base_adapt_decimal(connection):
+        return _fast_decimal(field, connection)
     return None
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z").match
+
+
+def _base_adapt_decimal(connection: Any) -> bool:
+    from django.db.backends.base.operations import BaseDatabaseOperations
+
+    own = type(connection.ops).adapt_decimalfield_value
+    return own is BaseDatabaseOperations.adapt_decimalfield_value
+
+
+def _fast_datetime(field: Any, connection: Any) -> Fn:
+    parse, adapt = _DECODERS["datetime"], connection.ops.adapt_datetimefield_value
+    prep = field.get_db_prep_save
+    fromisoformat = datetime.datetime.fromisoformat
+    # SQLite and MySQL store naive datetimes in the connection's time zone, as str(value):
+    # the same steps as their adapt_datetimefield_value (make_naive, then str) without the
+    # settings lookups. Other backends (PostgreSQL: the aware value itself) use their own.
+    naive_str = connection.vendor in ("sqlite", "mysql") and settings.USE_TZ
+    tz = connection.timezone if naive_str else None
+    utc = tz is datetime.timezone.utc
+
+    def dec_datetime(v: Any) -> Any:
+        if naive_str and v.__class__ is str:
+            try:
+                value = fromisoformat(v)
+            except ValueError:
+                value = None
+            if value is not None and value.utcoffset() is not None:
+                if utc and value.tzinfo is tz:
+                    text = _utc_text(v, value.microsecond)
+                    if text is not None:
+                        return text
+                return str(value.astimezone(tz).replace(tzinfo=None))
+        value = parse(v)  # reports a bad value
+        if value.tzinfo is None:  # naive: Django warns and makes it aware (USE_TZ)
+            return prep(value, connection)
+        # get_prep_value leaves an aware datetime as it is; only the backend adapts it.
+        return adapt(value)
+
+    return dec_datetime
+
+
+def _utc_text(v: str, microsecond: int) -> str | None:
+    """str() of the naive UTC datetime, cut from the text where it is in isoformat's layout.
+
+    v has already parsed as a UTC datetime; the layout checks rule out the other forms
+    fromisoformat accepts (week dates, basic format, other separators, zero fractions).
+    """
+    if v[4] != "-" or v[7] != "-" or v[10] != "T":
+        return None
+    if len(v) == 32 and v[19] == "." and v[26:] == "+00:00" and microsecond:
+        return f"{v[:10]} {v[11:26]}"
+    if len(v) == 25 and v[19:] == "+00:00":
+        return f"{v[:10]} {v[11:19]}"
+    return None
+
+
+def _fast_decimal(field: Any, connection: Any) -> Fn:
+    # DecimalField.get_db_prep_save of a Decimal is Decimal(value) when finite (to_python);
+    # the backend's adapt_decimalfield_value is the base one, which returns it as it is.
+    parse, prep = _DECODERS["decimal"], field.get_db_prep_save
+
+    def dec_decimal(v: Any) -> Any:
+        if v.__class__ is str:
+            try:
+                value = Decimal(v)
+            except InvalidOperation:
+                value = None
+            if value is not None and value.is_finite():
+                return value
+        return prep(parse(v), connection)  # the field's own errors for anything else
+
+    return dec_decimal
 
 
 _ROW_TEMPLATE = """

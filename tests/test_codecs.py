@@ -232,3 +232,58 @@ def test_custom_field_falls_back_to_value_to_string():
 
 def test_uuid_type():
     assert through_stream("uuid", uuid.UUID(int=0)) == uuid.UUID(int=0)
+
+
+# The shortcuts of codecs._fast_prep must give exactly what the field's get_db_prep_save gives.
+PREP_CASES = {
+    "datetime": [
+        "2024-03-05T12:34:56.123456+00:00",
+        "2024-03-05T12:34:56+00:00",
+        "2024-03-05T12:34:56.000000+00:00",
+        "2024-03-05 12:34:56.123456+00:00",
+        "2024-03-05T12:34:56.123+00:00",
+        "2024-03-05T12:34:56.123456Z",
+        "2024-03-05T12:34:56.123456-00:00",
+        "2024-03-05T12:34:56.123456+02:00",
+        "2024-W10-1T12:34:56.123456+00:00",
+        "20240305T123456+0000",
+        "2024-03-05T12:34:56,123456+00:00",
+        "0001-01-01T00:00:00+00:00",
+        "9999-12-31T18:00:00.999999-05:30",
+    ],
+    "decimal": ["0", "-0.00", "1e5", "12345678901234567890.12345678901234567890", " 1.5 ", "1_0"],
+    "uuid": [
+        "12345678-1234-5678-1234-567812345678",
+        "12345678-1234-5678-1234-56781234567A",
+        "{12345678-1234-5678-1234-567812345678}",
+        "12345678123456781234567812345678",
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "text"), [(name, text) for name, texts in PREP_CASES.items() for text in texts]
+)
+def test_fast_prep_matches_the_field(name, text):
+    field = FIELDS[name]
+    parse = decoder(name, field, connection, prep=False)
+    expected = field.get_db_prep_save(parse(text), connection)
+    assert decoder(name, field, connection)(text) == expected
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "1.2.3", ""])
+def test_fast_decimal_errors_as_the_field(text):
+    field = FIELDS["decimal"]
+    with pytest.raises(Exception) as fast:
+        decoder("decimal", field, connection)(text)
+    with pytest.raises(Exception) as slow:
+        field.get_db_prep_save(decoder("decimal", field, connection, prep=False)(text), connection)
+    assert type(fast.value) is type(slow.value)
+
+
+@settings(max_examples=300)
+@given(aware)
+def test_fast_datetime_matches_the_field(value):
+    field = FIELDS["datetime"]
+    text = value.isoformat()
+    assert decoder("datetime", field, connection)(text) == field.get_db_prep_save(value, connection)
