@@ -19,9 +19,10 @@ from django.apps import apps
 from django.db import DatabaseError, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
+from django.db.models.sql.constants import MULTI
 
 from . import __version__
-from .codecs import encoder, row_function
+from .codecs import encoder, read_encoder, row_function
 from .conf import Config, activate_plugins, get_config
 from .dbinfo import applied_migrations, database_version
 from .errors import CodecError, StreamdumpError
@@ -133,45 +134,87 @@ def write_table(
     encoded rows: memory stays bounded for tables of wide rows (blobs, documents) too.
     """
     out.write(orjson.dumps({"type": "section", **table.describe()}, option=_NEWLINE))
-    encode = row_function(
-        [
-            encoder(codec, f, natural.get(f.related_model._meta.label) if f.is_relation else None)
-            for f, codec in zip(table.fields, table.codecs, strict=True)
-        ]
-    )
+    encoders = [
+        encoder(codec, f, natural.get(f.related_model._meta.label) if f.is_relation else None)
+        for f, codec in zip(table.fields, table.codecs, strict=True)
+    ]
     pk_index = table.fields.index(table.model._meta.pk)
     queryset = table.model._base_manager.using(using).order_by("pk").values_list(*_select(table))
     digest = row_digest()
     count, last, written = 0, None, 0
     limit = min(batch_size, _FIRST_PAGE)  # learn the row width before taking full pages
     dumps = orjson.dumps
+    encode = convert = None
     while True:
         page = queryset if last is None else queryset.filter(pk__gt=last)
         try:
-            rows = list(page[:limit])
+            compiler = page[:limit].query.get_compiler(using)
+            rows = _fetch(compiler, limit)
         except DatabaseError as exc:
             raise StreamdumpError(
                 f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
             ) from exc
         if not rows:
             break
+        if encode is None:  # the same columns and converters on every page
+            encode, convert = _row_functions(compiler, encoders)
         try:
             data = b"".join([dumps(encode(row), option=_NEWLINE) for row in rows])
         except (CodecError, TypeError) as exc:
             bad = next(r for r in rows if not _encodes(encode, r))
-            raise _encode_error(table, bad, pk_index, exc) from None
+            raise _encode_error(table, convert(bad), pk_index, exc) from None
         digest.update(data)
         out.write(data)
         count += len(rows)
         written += len(data)
         bar.update(len(rows))
-        last = rows[-1][pk_index]
+        last = convert(rows[-1])[pk_index]
         if len(rows) < limit:
             break
         limit = max(1, min(batch_size, batch_bytes * count // written))
     end = {"type": "end", "model": table.label, "rows": count, "digest": digest.hexdigest()}
     out.write(orjson.dumps(end, option=_NEWLINE))
     return count, end["digest"]
+
+
+def _fetch(compiler: Any, limit: int) -> list:
+    """One page of raw rows (driver values, before Django's converters)."""
+    chunks = compiler.execute_sql(MULTI, chunk_size=limit)
+    return [row for chunk in chunks for row in chunk]
+
+
+def _row_functions(compiler: Any, encoders: list) -> tuple[Any, Any]:
+    """(encode, convert) for the compiler's raw rows.
+
+    Reading pages through the compiler instead of iterating the queryset skips Django's
+    per-row layers; the columns' converters (backend and field, as the compiler lists them)
+    run inside the generated row function, fused with the encoders (codecs.read_encoder).
+    convert applies the converters alone: the row as values_list gives it, for messages.
+    """
+    columns = [s[0] for s in compiler.select[: compiler.col_count]]
+    if compiler.has_composite_fields(columns):
+        raise StreamdumpError("composite primary keys are not supported")
+    found = compiler.get_converters(columns)
+    connection = compiler.connection
+    fns, always = [], set()
+    for i, encode in enumerate(encoders):
+        converters, expression = found.get(i, ((), None))
+        fn, with_nulls = read_encoder(encode, list(converters), expression, connection)
+        fns.append(fn)
+        if with_nulls:
+            always.add(i)
+    if not found:
+        return row_function(fns, always), tuple
+    converters = list(found.items())
+
+    def convert(row: Any) -> tuple:
+        row = list(row)
+        for i, (convs, expression) in converters:
+            for fn in convs:
+                row[i] = fn(row[i], expression, connection)
+        return tuple(row)
+
+    return row_function(fns, always), convert
 
 
 def _count(table: Table, using: str) -> int:

@@ -287,3 +287,34 @@ def test_fast_datetime_matches_the_field(value):
     field = FIELDS["datetime"]
     text = value.isoformat()
     assert decoder("datetime", field, connection)(text) == field.get_db_prep_save(value, connection)
+
+
+# The export's fused converters (codecs.read_encoder) must give what Django's converter followed
+# by the encoder gives, on the backend the tests run with.
+READ_CASES = {
+    "datetime": [datetime.datetime(2024, 3, 5, 12, 34, 56, 123456), datetime.datetime(1, 1, 1)],
+    "uuid": ["12345678123456781234567812345678", "12345678-1234-5678-1234-56781234567A"],
+    "bool": [0, 1, True, 1.0, 2],
+    "date": [datetime.date(2024, 3, 5), datetime.datetime(2024, 3, 5, 1, 2), "2024-03-05"],
+    "time": [datetime.time(1, 2, 3, 4), "01:02:03"],
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"), [(name, raw) for name, raws in READ_CASES.items() for raw in raws]
+)
+def test_read_encoder_matches_the_converters(name, raw):
+    from django.db.models.expressions import Col
+
+    from streamdump.codecs import read_encoder
+
+    field = FIELDS[name]
+    expression = Col("t", field)
+    converters = connection.ops.get_db_converters(expression)
+    enc = encoder(name, field)
+    read, _ = read_encoder(enc, converters, expression, connection)
+    value = raw
+    for convert in converters:
+        value = convert(value, expression, connection)
+    expected = value if enc is None or value is None else enc(value)
+    assert (raw if read is None else read(raw)) == expected
