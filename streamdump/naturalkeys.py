@@ -12,7 +12,10 @@ from django.db import models
 
 
 def _rows(model: type[models.Model], using: str):
-    return model._base_manager.using(using).select_related().order_by("pk").iterator(2000)
+    # natural_key() follows foreign keys (a permission's content type): fetch them in the join.
+    related = [f.name for f in model._meta.concrete_fields if f.many_to_one or f.one_to_one]
+    rows = model._base_manager.using(using).order_by("pk")
+    return (rows.select_related(*related) if related else rows).iterator(2000)
 
 
 def export_index(model: type[models.Model], using: str) -> dict[Any, list]:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS
 
 from streamdump.errors import StreamdumpError
 from streamdump.files import open_output
+from streamdump.management.base import DatabaseCommand
 from streamdump.writer import export
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Export every table of the database as a stream of zstd-compressed NDJSON: one "
         "consistent snapshot, exact values, bounded memory. Writes to stdout unless -o is given; "

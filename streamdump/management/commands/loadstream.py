@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError
 
 from streamdump.errors import StreamdumpError
 from streamdump.files import open_input
+from streamdump.management.base import DatabaseCommand
 from streamdump.sequencer import load
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = (
         "Import a stream written by dumpstream, step by step: check the dump against this "
         "database, migrate, then auth, settings and plugin configuration, reload plugins, and "

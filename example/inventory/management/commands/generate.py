@@ -4,13 +4,14 @@ import time
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS
 
 from inventory.generate import DatabaseNotEmptyError, generate
+from streamdump.management.base import DatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Generate about --rows deterministic inventory rows (same rows + seed = same data)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import Any
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from plugins.models import PluginConfig
@@ -18,9 +18,10 @@ from plugins.registry import (
     known_plugins,
     reload,
 )
+from streamdump.management.base import DatabaseCommand
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Enable, disable or list plugins (PluginConfig rows) of a database."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
