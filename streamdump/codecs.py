@@ -259,6 +259,7 @@ def _typed(kind: type, label: str) -> Fn:
             raise CodecError(f"expected {label}, got {type(v).__name__} {v!r:.60}")
         return v
 
+    check.only_type = kind  # row_function inlines the check: values are returned as they are
     return check
 
 
@@ -401,6 +402,12 @@ def _fast_prep(name: str, field: Any, connection: Any) -> Fn | None:
         return dec_uuid_hex
     if name == "decimal" and type(field) is models.DecimalField and _base_adapt_decimal(connection):
         return _fast_decimal(field, connection)
+    if (name, type(field)) in (("date", models.DateField), ("time", models.TimeField)):
+        # get_prep_value (to_python) returns a parsed date or time as it is: only the
+        # backend's adapt step remains.
+        parse = _DECODERS[name]
+        adapt = getattr(connection.ops, f"adapt_{name}field_value")
+        return lambda v: adapt(parse(v))
     return None
 
 
@@ -481,22 +488,23 @@ def _fast_decimal(field: Any, connection: Any) -> Fn:
 
 _ROW_TEMPLATE = """
 def apply(row):
-    out = list(row)
     try:
-{body}
+        {names}, = row
+{checks}
+        return [{values}]
     except CodecError:
         return generic(row)
-    return out
 """
 
 
 def row_function(fns: list[Fn | None], always: set[int] | frozenset = frozenset()) -> Callable:
-    """Compile per-column functions into one function over a row.
+    """Compile per-column functions into one function over a row (of len(fns) values).
 
     NULLs pass through, except in the columns listed in always, whose functions see them too.
-    The function is generated once per section, one statement per converted column, so that a
-    row costs no loop and no lookups. On a bad value the generic loop runs again over the
-    original row, to find and name the column.
+    The function is generated once per section, one expression per column, so that a row
+    costs no loop and no lookups; type checks (codecs that return values as they are) are
+    inlined. On a bad value the generic loop runs again over the original row, to find and
+    name the column.
     """
     active = [(i, fn) for i, fn in enumerate(fns) if fn is not None]
     if not active:
@@ -514,13 +522,23 @@ def row_function(fns: list[Fn | None], always: set[int] | frozenset = frozenset(
                     raise
         return row
 
-    body = "\n".join(
-        f"        out[{i}] = f{i}(out[{i}])"
-        if i in always
-        else f"        v = out[{i}]\n        if v is not None:\n            out[{i}] = f{i}(v)"
-        for i, _ in active
+    values = [f"v{i}" for i in range(len(fns))]
+    checks = []
+    namespace: dict[str, Any] = {"CodecError": CodecError, "generic": generic}
+    for i, fn in active:
+        namespace[f"f{i}"] = fn
+        kind = getattr(fn, "only_type", None)
+        if i in always:
+            values[i] = f"f{i}(v{i})"
+        elif kind is not None:
+            namespace[f"t{i}"] = kind
+            checks.append(f"        if v{i}.__class__ is not t{i} and v{i} is not None: f{i}(v{i})")
+        else:
+            values[i] = f"None if v{i} is None else f{i}(v{i})"
+    source = _ROW_TEMPLATE.format(
+        names=", ".join(f"v{i}" for i in range(len(fns))),
+        checks="\n".join(checks) or "        pass",
+        values=", ".join(values),
     )
-    namespace: dict[str, Any] = {f"f{i}": fn for i, fn in active}
-    namespace.update(CodecError=CodecError, generic=generic)
-    exec(_ROW_TEMPLATE.format(body=body), namespace)  # source made of column indexes only
+    exec(source, namespace)  # source made of column indexes only
     return namespace["apply"]
