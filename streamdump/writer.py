@@ -192,7 +192,8 @@ def _row_functions(compiler: Any, encoders: list) -> tuple[Any, Any]:
     convert applies the converters alone: the row as values_list gives it, for messages.
     """
     columns = [s[0] for s in compiler.select[: compiler.col_count]]
-    if compiler.has_composite_fields(columns):
+    composite = getattr(compiler, "has_composite_fields", None)  # Django 5.2+
+    if composite is not None and composite(columns):
         raise StreamdumpError("composite primary keys are not supported")
     found = compiler.get_converters(columns)
     connection = compiler.connection
