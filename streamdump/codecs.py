@@ -400,7 +400,7 @@ def _fast_prep(name: str, field: Any, connection: Any) -> Fn | None:
             return parse(v).hex
 
         return dec_uuid_hex
-    if name == "decimal" and type(field) is models.DecimalField and _base_adapt_decimal(connection):
+    if name == "decimal" and type(field) is models.DecimalField:
         return _fast_decimal(field, connection)
     if (name, type(field)) in (("date", models.DateField), ("time", models.TimeField)):
         # get_prep_value (to_python) returns a parsed date or time as it is: only the
@@ -412,13 +412,6 @@ def _fast_prep(name: str, field: Any, connection: Any) -> Fn | None:
 
 
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z").match
-
-
-def _base_adapt_decimal(connection: Any) -> bool:
-    from django.db.backends.base.operations import BaseDatabaseOperations
-
-    own = type(connection.ops).adapt_decimalfield_value
-    return own is BaseDatabaseOperations.adapt_decimalfield_value
 
 
 def _fast_datetime(field: Any, connection: Any) -> Fn:
@@ -469,9 +462,11 @@ def _utc_text(v: str, microsecond: int) -> str | None:
 
 
 def _fast_decimal(field: Any, connection: Any) -> Fn:
-    # DecimalField.get_db_prep_save of a Decimal is Decimal(value) when finite (to_python);
-    # the backend's adapt_decimalfield_value is the base one, which returns it as it is.
+    # DecimalField.get_db_prep_save of a finite Decimal is the backend's adapt step of
+    # to_python(value), which is Decimal(value): an equal Decimal.
     parse, prep = _DECODERS["decimal"], field.get_db_prep_save
+    adapt = connection.ops.adapt_decimalfield_value
+    digits, places = field.max_digits, field.decimal_places
 
     def dec_decimal(v: Any) -> Any:
         if v.__class__ is str:
@@ -480,7 +475,7 @@ def _fast_decimal(field: Any, connection: Any) -> Fn:
             except InvalidOperation:
                 value = None
             if value is not None and value.is_finite():
-                return value
+                return adapt(value, digits, places)
         return prep(parse(v), connection)  # the field's own errors for anything else
 
     return dec_decimal
