@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import operator
 import platform
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from django.apps import apps
 from django.db import DatabaseError, connections
 from django.db.models import TextField
 from django.db.models.functions import Cast
-from django.db.models.sql.constants import MULTI
 
 from . import __version__
 from .codecs import encoder, read_encoder, row_function
@@ -157,7 +157,7 @@ def write_table(
         if not rows:
             break
         if encode is None:  # the same columns and converters on every page
-            encode, convert = _row_functions(compiler, encoders)
+            encode, convert = _row_functions(compiler, table, encoders)
         try:
             data = b"".join([dumps(encode(row), option=_NEWLINE) for row in rows])
         except (CodecError, TypeError) as exc:
@@ -179,11 +179,34 @@ def write_table(
 
 def _fetch(compiler: Any, limit: int) -> list:
     """One page of raw rows (driver values, before Django's converters)."""
-    chunks = compiler.execute_sql(MULTI, chunk_size=limit)
-    return [row for chunk in chunks for row in chunk]
+    sql, params = compiler.as_sql()
+    with compiler.connection.cursor() as cursor:
+        _fast_loaders(compiler.connection, cursor.cursor)
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
-def _row_functions(compiler: Any, encoders: list) -> tuple[Any, Any]:
+def _fast_loaders(connection: Any, cursor: Any) -> None:
+    """On PostgreSQL in UTC, read timestamptz with psycopg's own (C) loader on this cursor.
+
+    Django registers a Python loader that re-labels each value with the connection's time
+    zone; when the session and Django's connection time zone are both UTC, psycopg's loader
+    gives the same datetimes (tzinfo=timezone.utc) about ten times faster.
+    """
+    if connection.vendor != "postgresql" or connection.timezone is not datetime.timezone.utc:
+        return
+    adapters = getattr(cursor, "adapters", None)  # psycopg 3 only
+    if adapters is None or cursor.connection.info.parameter_status("TimeZone") != "UTC":
+        return
+    import psycopg
+
+    oid = psycopg.postgres.types["timestamptz"].oid
+    loader = psycopg.postgres.adapters.get_loader(oid, psycopg.pq.Format.TEXT)
+    if loader is not None:
+        adapters.register_loader(oid, loader)
+
+
+def _row_functions(compiler: Any, table: Table, encoders: list) -> tuple[Any, Any]:
     """(encode, convert) for the compiler's raw rows.
 
     Reading pages through the compiler instead of iterating the queryset skips Django's
@@ -191,31 +214,52 @@ def _row_functions(compiler: Any, encoders: list) -> tuple[Any, Any]:
     run inside the generated row function, fused with the encoders (codecs.read_encoder).
     convert applies the converters alone: the row as values_list gives it, for messages.
     """
-    columns = [s[0] for s in compiler.select[: compiler.col_count]]
-    composite = getattr(compiler, "has_composite_fields", None)  # Django 5.2+
-    if composite is not None and composite(columns):
-        raise StreamdumpError("composite primary keys are not supported")
-    found = compiler.get_converters(columns)
+    selected = [s[0] for s in compiler.select[: compiler.col_count]]
+    # Django before 5.2 selects annotations (the Cast of JSON columns) after the fields.
+    position = {_source_field(expr): i for i, expr in enumerate(selected)}
+    try:
+        order = [position[f] for f in table.fields]
+    except KeyError:
+        raise StreamdumpError(f"cannot map the columns of {table.label} to its query") from None
+    found = compiler.get_converters(selected)
     connection = compiler.connection
-    fns, always = [], set()
-    for i, encode in enumerate(encoders):
-        converters, expression = found.get(i, ((), None))
-        fn, with_nulls = read_encoder(encode, list(converters), expression, connection)
+    fns, always, converters = [], set(), []
+    for i, (encode, p) in enumerate(zip(encoders, order, strict=True)):
+        convs, expression = found.get(p, ((), None))
+        fn, with_nulls = read_encoder(encode, list(convs), expression, connection)
         fns.append(fn)
         if with_nulls:
             always.add(i)
-    if not found:
-        return row_function(fns, always), tuple
-    converters = list(found.items())
+        if convs:
+            converters.append((i, convs, expression))
+    apply = row_function(fns, always)
+    if order != sorted(order):
+        pick = operator.itemgetter(*order)
+
+        def encode_picked(row: Any) -> list:
+            return apply(pick(row))
+
+        encode = encode_picked
+    else:
+        encode, pick = apply, tuple
 
     def convert(row: Any) -> tuple:
-        row = list(row)
-        for i, (convs, expression) in converters:
+        row = list(pick(row))
+        for i, convs, expression in converters:
             for fn in convs:
                 row[i] = fn(row[i], expression, connection)
         return tuple(row)
 
-    return row_function(fns, always), convert
+    return encode, convert
+
+
+def _source_field(expression: Any) -> Any:
+    while not hasattr(expression, "target"):  # a Col: the field it reads
+        sources = expression.get_source_expressions()
+        if len(sources) != 1:
+            return None
+        expression = sources[0]
+    return expression.target
 
 
 def _count(table: Table, using: str) -> int:
