@@ -5,7 +5,12 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-quick services sysdeps clean
+.PHONY: demo test lint bench bench-quick services sysdeps clean compat
+
+# The oldest and newest Django we support, each in a venv of its own (Django 6 needs Python 3.12).
+PYTHON312 ?= $(firstword $(wildcard /root/.pyenv/versions/3.12*/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
+COMPAT42 := .venv-django42
+COMPAT61 := .venv-django61
 
 $(STAMP): pyproject.toml
 	$(MAKE) sysdeps
@@ -36,7 +41,27 @@ demo: $(STAMP)
 test: $(STAMP) services
 	$(VENV)/bin/ruff check streamdump tests benchmarks example scripts
 	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) compat
 	$(MAKE) bench-quick
+
+$(COMPAT42)/.installed: pyproject.toml $(STAMP)
+	$(PYTHON) -m venv $(COMPAT42)
+	$(COMPAT42)/bin/pip install --quiet -e '.[test,postgres,mysql]' 'django>=4.2,<5'
+	touch $@
+
+$(COMPAT61)/.installed: pyproject.toml $(STAMP)
+	$(PYTHON312) -m venv $(COMPAT61)
+	$(COMPAT61)/bin/pip install --quiet -e '.[test,postgres,mysql]' 'django>=6.1,<6.2'
+	touch $@
+
+# The whole test suite on Django 4.2 LTS and on Django 6.1.
+compat: $(COMPAT42)/.installed services
+	$(COMPAT42)/bin/python -m pytest -q -p no:cacheprovider
+	@if [ -n "$(PYTHON312)" ]; then \
+		$(MAKE) $(COMPAT61)/.installed && $(COMPAT61)/bin/python -m pytest -q -p no:cacheprovider; \
+	else \
+		echo "NOTE: no Python 3.12 on this machine: Django 6 compatibility was not tested"; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check streamdump tests benchmarks example scripts
@@ -54,4 +79,4 @@ bench-quick: $(STAMP) services
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-columns=min --benchmark-sort=name
 
 clean:
-	rm -rf $(VENV) demo .pytest_cache .benchmarks
+	rm -rf $(VENV) $(COMPAT42) $(COMPAT61) demo .pytest_cache .benchmarks
