@@ -436,7 +436,7 @@ class Importer:
     def undo(self, backup: TempStream | None) -> None:
         """Put the target back as it was before step 4 (or empty, with clear)."""
         log.warning("import failed after its first stage was committed: undoing it")
-        self._unfinished = []
+        self._unfinished, self._bar = [], _NoBar()
         with self.transaction():
             if self.clear or backup is None:
                 self.empty_target()
