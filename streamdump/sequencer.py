@@ -36,6 +36,7 @@ from django.db.migrations.executor import MigrationExecutor
 from .codecs import decoder, row_function
 from .collisions import delete_colliding
 from .conf import Config, activate_plugins, get_config
+from .constraints import check_foreign_keys
 from .errors import CodecError, FormatError, SchemaMismatch, StreamdumpError, TargetNotEmpty
 from .inserters import get_inserter
 from .naturalkeys import import_index, merge_row
@@ -320,10 +321,7 @@ class Importer:
         tables, self._unfinished = self._unfinished, []
         if not tables:
             return
-        try:
-            self.connection.check_constraints(table_names=[t.db_table for t in tables])
-        except DatabaseError as exc:
-            raise StreamdumpError(f"the imported rows break a foreign key: {exc}") from exc
+        check_foreign_keys(self.connection, tables)
         statements = self.connection.ops.sequence_reset_sql(no_style(), [t.model for t in tables])
         _execute(self.using, statements)
 

@@ -110,3 +110,27 @@ def test_mysql_statements_split_under_the_packet_limit():
         with pytest.raises(StreamdumpError, match="max_allowed_packet"):
             with transaction.atomic(using=alias):
                 inserter.insert([[500, "x" * 700, ""]])
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_foreign_key_check_names_the_row(vendor):
+    """The check before commit names table, row, column and value, on every backend."""
+    from inventory.models import Part
+
+    from streamdump.conf import get_config
+    from streamdump.constraints import check_foreign_keys
+    from streamdump.errors import StreamdumpError
+    from streamdump.tables import model_tables
+
+    with migrated_database(vendor) as alias:
+        connection = connections[alias]
+        tables = [t for t in model_tables(get_config(), alias) if t.model is Part]
+        with pytest.raises(StreamdumpError) as info, transaction.atomic(using=alias):
+            with connection.constraint_checks_disabled():
+                Part._base_manager.db_manager(alias).create(id=7, name="p", minimum_stock=1)
+                with connection.cursor() as cursor:
+                    cursor.execute("UPDATE inventory_part SET category_id = 999999")
+                check_foreign_keys(connection, tables)
+        message = str(info.value)
+        assert "inventory_part" in message and "999999" in message
+        assert Part._base_manager.using(alias).count() == 0
