@@ -218,8 +218,7 @@ def test_export_reads_in_bounded_pages(sources, vendor):
     rows_of = {
         quote + t.db_table + quote
         for t in model_tables(config)
-        if t.label not in config.natural_key_models
-        and t.label not in config.plugin_config_models
+        if t.label not in config.natural_key_models and t.label not in config.plugin_config_models
         for quote in '"`'
     }
     with migrated_database(vendor) as alias:
