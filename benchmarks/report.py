@@ -184,6 +184,8 @@ def render(data: dict, png_name: str | None) -> str:
     for backend, text, met, evidence in targets(results):
         mark = "not measured" if met is None else ("yes" if met else "**no**")
         out.append(f"| {NAMES[backend]} | {text} | {mark} | {evidence} |")
+    out += ["", "Where a target is not met, [PERFORMANCE.md](PERFORMANCE.md) shows with profiles",
+            "what bounds it."]  # fmt: skip
     if png_name:
         out += ["", f"![throughput and peak RSS against rows]({png_name})"]
     for backend in backends(results):
