@@ -22,13 +22,14 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 
 from . import __version__
-from .codecs import encoder, read_encoder, row_function
+from .codecs import encoder, row_function
 from .conf import Config, activate_plugins, get_config
 from .dbinfo import applied_migrations, database_version
 from .errors import CodecError, StreamdumpError
 from .format import DIGEST_NAME, FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
 from .naturalkeys import export_index
 from .progress import progress_bar
+from .shortcuts import read_encoder
 from .snapshot import read_snapshot
 from .tables import Table, model_tables
 
@@ -211,7 +212,7 @@ def _row_functions(compiler: Any, table: Table, encoders: list) -> tuple[Any, An
 
     Reading pages through the compiler instead of iterating the queryset skips Django's
     per-row layers; the columns' converters (backend and field, as the compiler lists them)
-    run inside the generated row function, fused with the encoders (codecs.read_encoder).
+    run inside the generated row function, fused with the encoders (shortcuts.read_encoder).
     convert applies the converters alone: the row as values_list gives it, for messages.
     """
     selected = [s[0] for s in compiler.select[: compiler.col_count]]

@@ -234,7 +234,7 @@ def test_uuid_type():
     assert through_stream("uuid", uuid.UUID(int=0)) == uuid.UUID(int=0)
 
 
-# The shortcuts of codecs._fast_prep must give exactly what the field's get_db_prep_save gives.
+# The shortcuts of shortcuts.fast_prep must give exactly what the field's get_db_prep_save gives.
 PREP_CASES = {
     "datetime": [
         "2024-03-05T12:34:56.123456+00:00",
@@ -291,7 +291,7 @@ def test_fast_datetime_matches_the_field(value):
     assert decoder("datetime", field, connection)(text) == field.get_db_prep_save(value, connection)
 
 
-# The export's fused converters (codecs.read_encoder) must give what Django's converter followed
+# The export's fused converters (shortcuts.read_encoder) must give what Django's converter followed
 # by the encoder gives, on the backend the tests run with.
 READ_CASES = {
     "datetime": [datetime.datetime(2024, 3, 5, 12, 34, 56, 123456), datetime.datetime(1, 1, 1)],
@@ -308,7 +308,7 @@ READ_CASES = {
 def test_read_encoder_matches_the_converters(name, raw):
     from django.db.models.expressions import Col
 
-    from streamdump.codecs import read_encoder
+    from streamdump.shortcuts import read_encoder
 
     field = FIELDS[name]
     expression = Col("t", field)
