@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from streamdump.conf import get_config
 from streamdump.graph import dependency_order, strongly_connected
 from streamdump.tables import model_tables
@@ -80,3 +82,20 @@ def test_exclude_app_or_model_includes_its_many_to_many_tables():
     labels = {t.label for t in model_tables(get_config(), exclude=("inventory.Part", "admin"))}
     assert "inventory.Part" not in labels and "inventory.Part_tags" not in labels
     assert "admin.LogEntry" not in labels and "inventory.Tag" in labels
+
+
+def test_a_table_without_a_single_column_key_is_refused_before_writing():
+    from inventory.models import Tag
+
+    from streamdump.errors import StreamdumpError
+    from streamdump.tables import Table
+    from streamdump.writer import check_exportable
+
+    class CompositeKeyed(Table):  # what a CompositePrimaryKey model looks like to the writer
+        @property
+        def fields(self):
+            return [f for f in Tag._meta.local_concrete_fields if not f.primary_key]
+
+    with pytest.raises(StreamdumpError, match="composite primary keys .* -e inventory.Tag"):
+        check_exportable([CompositeKeyed(Tag, "remainder", frozenset())])
+    check_exportable(model_tables(get_config()))  # every example table is fine
