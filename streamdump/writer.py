@@ -152,9 +152,7 @@ def write_table(
             compiler = page[:limit].query.get_compiler(using)
             rows = _fetch(compiler, limit)
         except DatabaseError as exc:
-            raise StreamdumpError(
-                f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
-            ) from exc
+            raise _read_error(table, using, exc) from exc
         if not rows:
             break
         if encode is None:  # the same columns and converters on every page
@@ -273,13 +271,17 @@ def check_exportable(tables: list[Table]) -> None:
             )
 
 
+def _read_error(table: Table, using: str, exc: DatabaseError) -> StreamdumpError:
+    return StreamdumpError(
+        f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
+    )
+
+
 def _count(table: Table, using: str) -> int:
     try:
         return table.model._base_manager.using(using).count()
     except DatabaseError as exc:
-        raise StreamdumpError(
-            f"cannot read {table.label} (table {table.db_table}) from database {using!r}: {exc}"
-        ) from exc
+        raise _read_error(table, using, exc) from exc
 
 
 def _encodes(encode: Any, row: tuple) -> bool:
