@@ -16,9 +16,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import TextField
-from django.db.models.functions import Cast
-
 from .conf import Config, activate_plugins, get_config
 from .naturalkeys import export_index
 from .tables import Table, model_tables
@@ -36,13 +33,8 @@ def canonical_value(value: Any) -> Any:
 
 
 def _rows(table: Table, using: str, batch: int = 2000):
-    fields = table.fields
-    select = [
-        Cast(f.attname, output_field=TextField()) if codec == "json" else f.attname
-        for f, codec in zip(fields, table.codecs, strict=True)
-    ]
-    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*select)
-    pk_index = fields.index(table.model._meta.pk)
+    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*table.select())
+    pk_index = table.fields.index(table.model._meta.pk)
     last = None
     while True:
         page = list((queryset if last is None else queryset.filter(pk__gt=last))[:batch])

@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.apps import apps
 from django.db import models, router
+from django.db.models import TextField
+from django.db.models.functions import Cast
 
 from .codecs import codec_name
 from .conf import Config
@@ -54,6 +57,14 @@ class Table:
     def is_natural(self) -> bool:
         """Rows the target regenerates itself: merged by natural key, not inserted blindly."""
         return self.label in self.natural_models
+
+    def select(self) -> list[Any]:
+        """values_list() arguments reading each column; JSON as text, so that SQL NULL and a
+        JSON null document stay distinct."""
+        return [
+            Cast(f.attname, output_field=TextField()) if codec == "json" else f.attname
+            for f, codec in zip(self.fields, self.codecs, strict=True)
+        ]
 
     def describe(self) -> dict:
         """The section description written to the stream."""

@@ -18,8 +18,6 @@ import orjson
 import zstandard
 from django.apps import apps
 from django.db import DatabaseError, connections
-from django.db.models import TextField
-from django.db.models.functions import Cast
 
 from . import __version__
 from .codecs import encoder, row_function
@@ -95,14 +93,6 @@ def _header(using: str, config: Config, tables: list[Table], counts: dict, exclu
     }
 
 
-def _select(table: Table) -> list[Any]:
-    # JSON is read as text so that SQL NULL and a JSON null document stay distinct.
-    return [
-        Cast(f.attname, output_field=TextField()) if codec == "json" else f.attname
-        for f, codec in zip(table.fields, table.codecs, strict=True)
-    ]
-
-
 def _encode_error(table: Table, row: tuple, pk_index: int, exc: Exception) -> StreamdumpError:
     column = None
     if isinstance(exc, CodecError) and exc.column_index is not None:
@@ -140,7 +130,7 @@ def write_table(
         for f, codec in zip(table.fields, table.codecs, strict=True)
     ]
     pk_index = table.fields.index(table.model._meta.pk)
-    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*_select(table))
+    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*table.select())
     digest = row_digest()
     count, last, written = 0, None, 0
     limit = min(batch_size, _FIRST_PAGE)  # learn the row width before taking full pages
