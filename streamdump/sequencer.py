@@ -136,7 +136,10 @@ class Importer:
                     whole.enter_context(self.transaction())
                 with self.transaction() if split else contextlib.nullcontext():
                     with self.step("clear" if self.clear else "check that the target is empty"):
-                        self.empty_target() if self.clear else self.refuse_non_empty()
+                        if self.clear:
+                            self.empty_target()
+                        else:
+                            self.refuse_non_empty()
                     for phase in EARLY_PHASES:
                         with self.step(phase):
                             self.load_phase(router_, phase)
