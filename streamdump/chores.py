@@ -4,22 +4,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from django.apps import apps
 from django.core.management import call_command
 from django.core.management.color import no_style
+from django.db import router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
 from .backends import backend_for
+from .errors import DanglingReference
 from .tables import Table
 
 log = logging.getLogger("streamdump")
 
 
+def pending_migrations(connection: BaseDatabaseWrapper) -> bool:
+    """Whether migrate has anything to do on the target (reads only)."""
+    executor = MigrationExecutor(connection)
+    return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
 def migrate(connection: BaseDatabaseWrapper) -> None:
     """Bring the target's schema up to date with its code (and activated plugins)."""
-    executor = MigrationExecutor(connection)
-    if not executor.migration_plan(executor.loader.graph.leaf_nodes()):
+    if not pending_migrations(connection):
         # Current already: its post_migrate rows were written when it was migrated.
         log.info("the schema of database %r is current", connection.alias)
         return
@@ -58,6 +67,45 @@ def check_and_reset(connection: BaseDatabaseWrapper, tables: list[Table]) -> Non
     models = [t.model for t in tables]
     backend_for(connection).check_foreign_keys(models)
     _execute(connection, connection.ops.sequence_reset_sql(no_style(), models))
+
+
+def references_into(connection: BaseDatabaseWrapper, tables: set[str]) -> list[Any]:
+    """The foreign keys (with a database constraint) of installed models outside `tables` that
+    point into them: rows that an import which empties `tables` leaves in place."""
+    found = []
+    for model in apps.get_models(include_auto_created=True):
+        opts = model._meta
+        if opts.proxy or not opts.managed or opts.db_table in tables:
+            continue
+        if not router.allow_migrate_model(connection.alias, model):
+            continue
+        for field in opts.local_concrete_fields:
+            if field.is_relation and getattr(field, "db_constraint", False):
+                if field.target_field.model._meta.db_table in tables:
+                    found.append(field)
+    return found
+
+
+def check_references(connection: BaseDatabaseWrapper, fields: list[Any]) -> None:
+    """Raise DanglingReference naming a row whose foreign key (one of `fields`) points nowhere:
+    one anti-join per key, each stopping at the first such row."""
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for field in fields:
+            opts, target = field.model._meta, field.target_field
+            parent = target.model._meta.db_table
+            child, key = qn(field.column), qn(target.column)
+            cursor.execute(
+                f"SELECT c.{qn(opts.pk.column)}, c.{child} FROM {qn(opts.db_table)} c "
+                f"LEFT JOIN {qn(parent)} p ON c.{child} = p.{key} "
+                f"WHERE c.{child} IS NOT NULL AND p.{key} IS NULL LIMIT 1"
+            )
+            bad = cursor.fetchone()
+            if bad is not None:
+                raise DanglingReference(
+                    f"the row in table {opts.db_table!r} with primary key {bad[0]!r} has "
+                    f"{field.column} = {bad[1]!r}, which is not in {parent}.{target.column}"
+                )
 
 
 def forget_cached_rows() -> None:

@@ -1,32 +1,34 @@
 """The import's journal, for databases whose DDL commits (MariaDB/MySQL): what the target was,
-kept durably in the target itself, so that an interrupted import can be put back exactly.
+schema and rows, kept durably in the target itself, so that an interrupted import can be put
+back exactly.
 
 Where DDL is transactional (PostgreSQL, SQLite) the whole import is one transaction and needs no
-journal. On MariaDB a plugin's migrations commit whatever ran before them, so before the first
-commit the sequencer writes, in one transaction of its own, a journal into two tables of the
-target database:
+journal. On MariaDB every migration commits (the target's own pending ones, the plugins', an
+upgrade's), so when an import is to run any, the sequencer first writes, in one transaction of
+its own and before migrate, a journal into two tables of the target database:
 
 - ``streamdump_journal``: one row (id 1) whose ``detail`` is JSON: when and where the import
   started (time, host, pid), whether it empties the target (``clear``), ``tables_before``
-  (every table the database had), ``emptied`` (the tables of the installed models, which
-  recovery empties before loading the copy back) and ``migrations_before`` (every row of
-  django_migrations, ids and times included; null when the table did not exist: a
-  never-migrated target of an upgrade, upgrade.py);
-- ``streamdump_journal_chunk``: a copy of every installed model's table that holds rows, as a
-  format v1 stream (zstd, level 1) cut into chunks of CHUNK_BYTES: the same format as a dump, so
-  its size is about that of a compressed export of those tables. Without ``--clear`` the target
-  holds only start-up rows (content types, permissions, settings), so the copy is small; with it,
-  the copy is the whole target's data.
+  (every table and view the database had), ``schema`` (each base table's definition, as
+  ``SHOW CREATE TABLE`` gives it) and ``copied`` (the tables whose rows the copy holds);
+- ``streamdump_journal_chunk``: a copy of every base table that holds rows, django_migrations
+  included, by the table's own columns (rawcopy.py: not through the models, which a pending
+  migration may not match yet), zstd level 1, cut into chunks of CHUNK_BYTES. Without
+  ``--clear`` the target holds only start-up rows (content types, permissions, settings), so
+  the copy is small; with it, the copy is the whole target's data.
 
 Found by any later run against the same database, durable with it, and gone with it. The
 import's last transaction deletes the row and chunks when it commits, so "journal present"
 means exactly "an import began changing this database and did not finish". Recovery (run by
-the sequencer after a failure, or by ``loadstream --recover`` after a kill) drops the tables
-that were not there before (a plugin's, even half-created), then in one transaction empties the
-installed models' tables, loads the copy back, puts django_migrations back as it was and deletes
-the journal; the journal tables themselves are dropped last. Each part can be repeated: a
-recovery that is itself interrupted is run again. The sequencer owns every transaction boundary:
-the functions here run inside the transaction it gives them, or (DDL) outside any.
+the sequencer after a failure, or by ``loadstream --recover`` after a kill), with foreign-key
+checks off: drops the tables and views that were not there before (a migration's, even
+half-created); drops and re-creates, from its recorded definition, every table whose
+definition is not the recorded one (a column a migration added, renamed or removed, an index
+or constraint it made) or that is gone; then in one transaction empties every table that was
+there, loads the copy back (migration history included) and deletes the journal; the journal
+tables themselves are dropped last. Each part can be repeated: a recovery that is itself
+interrupted is run again. The sequencer owns every transaction boundary: the functions here
+run inside the transaction it gives them, or (DDL) outside any.
 """
 
 from __future__ import annotations
@@ -34,32 +36,29 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import re
 import socket
 import tempfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import orjson
-from django.apps import apps
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import Model
 
+from . import rawcopy
 from .conf import Config
 from .errors import InterruptedImport, StreamdumpError
-from .loaders import InsertLoader, LoadContext
-from .pages import read_table
-from .reader import StreamReader
-from .tables import Table, model_tables
-from .tempstream import TempStream
 
 log = logging.getLogger("streamdump")
 
 JOURNAL = "streamdump_journal"
 CHUNKS = "streamdump_journal_chunk"
-MIGRATIONS = "django_migrations"
 # Under MariaDB's default max_allowed_packet (16 MiB) with room to spare; bounds memory too.
 CHUNK_BYTES = 1 << 20
+VERSION = 2  # 1: a copy of the installed models' tables through the models, no schema
+# The next id a table hands out is no part of its definition: rows inserted (and rolled back)
+# move it, and InnoDB never moves it back.
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
 _TYPES = {  # text, binary
     "mysql": ("LONGTEXT", "LONGBLOB"),
     "postgresql": ("TEXT", "BYTEA"),
@@ -144,72 +143,56 @@ def drop_tables(connection: BaseDatabaseWrapper) -> None:
             cursor.execute(f"DROP TABLE IF EXISTS {_qn(connection, table)}")
 
 
-def _plain(config: Config, using: str) -> list[Table]:
-    # No natural-key columns: the copy goes back into the same database, with its own ids.
-    return [Table(t.model, t.phase, frozenset()) for t in model_tables(config, using, ())]
+def _table_kinds(connection: BaseDatabaseWrapper) -> dict[str, str]:
+    """Every table ("t") and view ("v") of the database, by name."""
+    with connection.cursor() as cursor:
+        return {t.name: t.type for t in connection.introspection.get_table_list(cursor)}
 
 
-def _all_tables(config: Config, using: str) -> list[Table]:
-    """Every installed model's table, the excluded ones (sessions) included: all of them are
-    emptied by --clear, so all of them are copied."""
-    from django.db import router
+def definition(connection: BaseDatabaseWrapper, table: str) -> str | None:
+    """The table's definition (SHOW CREATE TABLE), or None when there is no such table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                       "AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'", [table])  # fmt: skip
+        if cursor.fetchone() is None:
+            return None
+        cursor.execute(f"SHOW CREATE TABLE {_qn(connection, table)}")
+        return str(cursor.fetchone()[1])
 
-    seen = {t.label for t in _plain(config, using)}
-    tables = _plain(config, using)
-    for model in apps.get_models(include_auto_created=True):
-        opts = model._meta
-        if opts.proxy or not opts.managed or opts.label in seen:
-            continue
-        if router.allow_migrate_model(using, model):
-            tables.append(Table(model, "remainder", frozenset()))
-    return tables
+
+def same_definition(recorded: str, current: str | None) -> bool:
+    """Whether a table's definition is the recorded one (its next auto-increment value aside)."""
+    return current is not None and (
+        _AUTO_INCREMENT.sub("", recorded) == _AUTO_INCREMENT.sub("", current)
+    )
 
 
 def write(connection: BaseDatabaseWrapper, config: Config, *, clear: bool) -> None:
-    """Record the target as it is, inside the caller's transaction (tables made already)."""
-    using = connection.alias
-    existing = set(_tables(connection))
-    tables = [t for t in _all_tables(config, using) if t.db_table in existing]
-    copy = TempStream("journal")
-    try:
-        copied = []
-        for table in tables:
-            if not table.model._base_manager.using(using).exists():
-                continue
-            copy.writer.section(table.describe())
-
-            def sink(rows: Sequence[Any]) -> int:
-                return copy.writer.rows(rows)
-
-            read_table(table, using, sink, keys_by_pk={}, batch_size=config.batch_size,
-                       batch_bytes=config.batch_bytes)  # fmt: skip
-            copy.writer.end()
-            copied.append(table.label)
+    """Record the target as it is, schema and rows, inside the caller's transaction (the
+    journal's tables made already)."""
+    kinds = _table_kinds(connection)
+    tables = sorted(t for t, kind in kinds.items() if kind == "t" and t not in (JOURNAL, CHUNKS))
+    schema = {table: definition(connection, table) for table in tables}
+    columns = rawcopy.table_columns(connection)
+    with tempfile.TemporaryFile(prefix="streamdump-journal-") as copy:
+        copied = rawcopy.write_tables(connection, tables, columns, copy, config.batch_size)
         detail = {
-            "journal": 1,
+            "journal": VERSION,
             "started": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "clear": clear,
-            "tables_before": sorted(existing),
-            "emptied": [t.db_table for t in tables],
+            "tables_before": sorted(t for t in kinds if t not in (JOURNAL, CHUNKS)),
+            "schema": schema,
             "copied": copied,
-            "migrations_before": _migration_rows(connection),
         }
-        _store(connection, detail, copy.finish())
-    finally:
-        copy.close()
-    log.info("journal written: %d tables copied (%s)", len(copied), JOURNAL)
-
-
-def _migration_rows(connection: BaseDatabaseWrapper) -> list[list[Any]] | None:
-    # None: a never-migrated target (an upgrade migrates it after the journal is written);
-    # recovery then drops the table with the others the import created.
-    if MIGRATIONS not in _tables(connection):
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT id, app, name, applied FROM {_qn(connection, MIGRATIONS)}")
-        return [[i, app, name, str(applied)] for i, app, name, applied in cursor.fetchall()]
+        size = copy.tell()
+        copy.seek(0)
+        _store(connection, detail, copy)
+    log.info(
+        "journal written: %d tables' definitions, %d tables' rows (%d bytes) in %s",
+        len(schema), len(copied), size, JOURNAL,
+    )  # fmt: skip
 
 
 def _store(connection: BaseDatabaseWrapper, detail: dict[str, Any], copy: BinaryIO) -> None:
@@ -235,52 +218,54 @@ def forget(connection: BaseDatabaseWrapper) -> None:
         cursor.execute(f"DELETE FROM {_qn(connection, JOURNAL)}")
 
 
-def drop_created_tables(connection: BaseDatabaseWrapper, entry: Entry) -> list[str]:
-    """Drop every table the interrupted import created (DDL: outside any transaction)."""
+def check_version(entry: Entry) -> None:
+    """Refuse a journal another version of streamdump wrote (it records other things)."""
+    if entry.detail.get("journal") != VERSION:
+        raise StreamdumpError(
+            f"the journal of the interrupted import was written by another version of "
+            f"streamdump (journal format {entry.detail.get('journal')}, this one reads "
+            f"{VERSION}): recover with the version that wrote it"
+        )
+
+
+def restore_schema(connection: BaseDatabaseWrapper, entry: Entry) -> tuple[list[str], list[str]]:
+    """Drop every table and view the interrupted import created, and re-create from its
+    recorded definition every table whose definition changed or that is gone (empty: its rows
+    come back with the others). DDL: outside any transaction, with foreign-key checks off (a
+    table others refer to is dropped and made again). Returns (dropped, re-created)."""
     before = set(entry.detail["tables_before"]) | {JOURNAL, CHUNKS}
-    created = [t for t in _tables(connection) if t not in before]
+    created = {t: kind for t, kind in _table_kinds(connection).items() if t not in before}
+    changed = [
+        table
+        for table, recorded in entry.detail["schema"].items()
+        if not same_definition(recorded, definition(connection, table))
+    ]
+    with connection.constraint_checks_disabled(), connection.cursor() as cursor:
+        for table, kind in created.items():
+            cursor.execute(f"DROP {'VIEW' if kind == 'v' else 'TABLE'} {_qn(connection, table)}")
+        for table in changed:
+            cursor.execute(f"DROP TABLE IF EXISTS {_qn(connection, table)}")
+            cursor.execute(entry.detail["schema"][table])
     if created:
-        with connection.constraint_checks_disabled(), connection.cursor() as cursor:
-            for table in created:
-                cursor.execute(f"DROP TABLE {_qn(connection, table)}")
-        log.warning("dropped the tables the import had created: %s", ", ".join(created))
-    return created
+        log.warning("dropped what the import had created: %s", ", ".join(sorted(created)))
+    if changed:
+        log.warning("made again as they were (the import had changed them): %s",
+                    ", ".join(changed))  # fmt: skip
+    return sorted(created), changed
 
 
-def _installed(label: str) -> type[Model] | None:
-    try:
-        return apps.get_model(label)
-    except LookupError:
-        return None
-
-
-def restore_rows(
-    connection: BaseDatabaseWrapper, entry: Entry, config: Config, reload: Callable[[], None]
-) -> None:
-    """Empty the installed models' tables, load the copy back and put django_migrations back
-    as it was, inside the caller's transaction (foreign-key checks off). `reload` installs the
-    plugins the restored configuration activates, when the copy holds rows of one."""
-    qn = _qn
-    existing = set(_tables(connection))
+def restore_rows(connection: BaseDatabaseWrapper, entry: Entry, config: Config) -> None:
+    """Empty every table the database had and load the copy back (migration history included),
+    inside the caller's transaction, foreign-key checks off. The schema is back already."""
     with connection.cursor() as cursor:
-        for table in entry.detail["emptied"]:
-            if table in existing:
-                cursor.execute(f"DELETE FROM {qn(connection, table)}")
-        before = entry.detail["migrations_before"]
-        if before is not None:
-            cursor.execute(f"DELETE FROM {qn(connection, MIGRATIONS)}")
-        for row in before or ():
-            cursor.execute(
-                f"INSERT INTO {qn(connection, MIGRATIONS)} (id, app, name, applied) "
-                "VALUES (%s, %s, %s, %s)",
-                row,
-            )
+        for table in entry.detail["schema"]:
+            cursor.execute(f"DELETE FROM {_qn(connection, table)}")
     with tempfile.TemporaryFile(prefix="streamdump-recover-") as copy:
         with connection.cursor() as cursor:
             seq = 0
             while True:  # chunk by chunk: drivers buffer a whole result set
                 cursor.execute(
-                    f"SELECT data FROM {qn(connection, CHUNKS)} WHERE journal_id = 1 AND seq = %s",
+                    f"SELECT data FROM {_qn(connection, CHUNKS)} WHERE journal_id = 1 AND seq = %s",
                     [seq],
                 )
                 row = cursor.fetchone()
@@ -289,21 +274,4 @@ def restore_rows(
                 copy.write(bytes(row[0]))
                 seq += 1
         copy.seek(0)
-        reader = StreamReader(copy, config.batch_size, config.batch_bytes)
-        context = LoadContext(connection)
-        reloaded = False
-        for section in reader.sections():
-            model = _installed(section.model)
-            if model is None and not reloaded:
-                # A plugin the target had active: its configuration rows are back already
-                # (the copy is in phase order), so reloading installs it, as at start-up.
-                reload()
-                reloaded = True
-                model = _installed(section.model)
-            if model is None:
-                raise StreamdumpError(
-                    f"the journal holds rows of {section.model}, which is not installed here"
-                )
-            InsertLoader(Table(model, "remainder", frozenset()), section, context).load(
-                lambda n: None
-            )
+        rawcopy.read_tables(connection, copy, config.batch_size, config.batch_bytes)

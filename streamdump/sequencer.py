@@ -133,6 +133,7 @@ class Sequencer:
         self.sections = PhasedSections(reader, self.phase_of)
         self._loaded: list[Table] = []  # since the last verify: checked and reset there
         self.journaled = False  # a journal is committed: a failure must recover from it
+        self.journal_made = False  # its tables were made: dropped after the import
 
     @property
     def transactional_ddl(self) -> bool:
@@ -153,16 +154,19 @@ class Sequencer:
 
     def plan(self) -> list[Stage]:
         """The stages for this target: one transaction, or journaled (see the module header)."""
-        if self.upgrade is not None and not self.transactional_ddl:
-            return self.upgrade_journaled_plan()
-        if self.transactional_ddl or not self.map.deferred:
+        if self.transactional_ddl:
             return self.one_transaction_plan()
-        return self.journaled_plan()
+        if self.upgrade is not None:
+            return self.upgrade_journaled_plan()
+        if self.map.deferred or (self.migrate and chores.pending_migrations(self.connection)):
+            return self.journaled_plan()
+        return self.one_transaction_plan()
 
     def one_transaction_plan(self) -> list[Stage]:
-        """Migrate (where DDL is transactional), clear, every phase, plugins, verify: one
-        transaction. A dump older than the code: the schema at the dump's state instead of
-        migrate, and the migrations forward after verify, in the same transaction."""
+        """Migrate (where DDL is transactional; elsewhere it has nothing to do, and runs just
+        before), clear, every phase, plugins, verify: one transaction. A dump older than the
+        code: the schema at the dump's state instead of migrate, and the migrations forward
+        after verify, in the same transaction."""
         stages = []
         migrate = [Step("migrate", self.migrate_target)] if self.migrate else []
         forward = []
@@ -183,37 +187,48 @@ class Sequencer:
         ]
         return [*stages, Stage(atomic=True, steps=steps)]
 
-    def journaled_plan(self) -> list[Stage]:
-        """DDL commits: a journal first, then stages that commit one after the other; the last
-        commits with the journal's deletion."""
-        migrate = [Step("migrate", self.migrate_target)] if self.migrate else []
-        return [
-            Stage(atomic=False, steps=[*migrate, Step("journal tables", self.journal_tables)]),
-            Stage(atomic=True, steps=[Step("journal", self.write_journal)]),
-            Stage(
-                atomic=True,
-                steps=[self._clear_or_refuse(), *self._early_phases(), self._verify_first_stage()],
-            ),
-            Stage(atomic=False, steps=self._plugin_steps()),
-            Stage(
-                atomic=True,
-                steps=[
-                    Step("app check", self.app_check),
-                    Step("remainder", self.load_remainder),
-                    Step("verify", self.verify),
-                    Step("journal done", lambda: journal.forget(self.connection)),
-                ],
-            ),
-        ]
-
-    def upgrade_journaled_plan(self) -> list[Stage]:
-        """A dump older than the code where DDL commits (MariaDB), into a never-migrated
-        target: the journal first (it records that the target had none of the tables), then
-        the schema at the dump's state, the import, and the migrations forward commit one after
-        the other; the last stage deletes the journal. A failure drops what was created."""
+    def _journal_first(self) -> list[Stage]:
+        """The journal's tables, then the journal, committed before anything else: every stage
+        after it that fails is put back from it (schema, rows, migration history)."""
         return [
             Stage(atomic=False, steps=[Step("journal tables", self.journal_tables)]),
             Stage(atomic=True, steps=[Step("journal", self.write_journal)]),
+        ]
+
+    def _journal_done(self) -> Step:
+        return Step("journal done", lambda: journal.forget(self.connection))
+
+    def journaled_plan(self) -> list[Stage]:
+        """DDL commits and migrations are to run (the target's pending ones, plugins'): the
+        journal first, then migrate, then stages that commit one after the other; the last
+        commits with the journal's deletion."""
+        stages = self._journal_first()
+        if self.migrate:
+            stages.append(Stage(atomic=False, steps=[Step("migrate", self.migrate_target)]))
+        first = [self._clear_or_refuse(), *self._early_phases()]
+        last = [
+            Step("app check", self.app_check),
+            Step("remainder", self.load_remainder),
+            Step("verify", self.verify),
+            self._journal_done(),
+        ]
+        if not self.map.deferred:
+            return [*stages, Stage(atomic=True, steps=[*first, *last])]
+        return [
+            *stages,
+            Stage(atomic=True, steps=[*first, self._verify_first_stage()]),
+            Stage(atomic=False, steps=self._plugin_steps()),
+            Stage(atomic=True, steps=last),
+        ]
+
+    def upgrade_journaled_plan(self) -> list[Stage]:
+        """A dump older than the code where DDL commits (MariaDB): the journal first (the
+        target's schema, rows and migration history, whether never migrated or migrated
+        further), then the schema at the dump's state (forwards or backwards), the import, and
+        the migrations forward commit one after the other; the last stage deletes the journal.
+        A failure puts the target back from the journal."""
+        return [
+            *self._journal_first(),
             Stage(
                 atomic=False,
                 steps=[Step("schema at the dump's state", self.schema_at_dump_state)],
@@ -229,9 +244,7 @@ class Sequencer:
                 ],
             ),
             Stage(atomic=False, steps=[Step("migrate forward", self.migrate_forward)]),
-            Stage(
-                atomic=True, steps=[Step("journal done", lambda: journal.forget(self.connection))]
-            ),
+            Stage(atomic=True, steps=[self._journal_done()]),
         ]
 
     def _verify_first_stage(self) -> Step:
@@ -323,7 +336,7 @@ class Sequencer:
             self.media.discard()  # what was not placed: nothing is left under a temporary name
             self.sections.close()
             chores.forget_cached_rows()
-        if not self.transactional_ddl and (self.map.deferred or self.upgrade is not None):
+        if self.journal_made:
             drop_journal_tables(self.connection)
         summary = self.events.summary
         summary.seconds = time.monotonic() - started
@@ -377,6 +390,7 @@ class Sequencer:
     def journal_tables(self) -> None:
         """Create the journal's tables (DDL, which commits on the backends that journal)."""
         journal.create_tables(self.connection)
+        self.journal_made = True
 
     def write_journal(self) -> None:
         """Record what the target is; from its commit on, a failure recovers from it."""
@@ -439,16 +453,6 @@ class Sequencer:
         problems = migration_problems(header, installed)
         if not is_older_only(problems):
             return None
-        if not self.transactional_ddl and journal.MIGRATIONS in self._table_names():
-            raise SchemaMismatch(
-                [
-                    *problems,
-                    f"on {self.connection.display_name} (DDL commits) streamdump imports a dump "
-                    "older than the code only into a never-migrated database: use a new, "
-                    "empty database, or import it with the code of its own release, then "
-                    "migrate",
-                ]
-            )
         upgrade = plan_upgrade(self.connection, header, installed)
         log.info(
             "the dump is older than the target's code: importing at its state (%s), then "
@@ -456,10 +460,6 @@ class Sequencer:
             ", ".join(f"{a}.{n or 'zero'}" for a, n in upgrade.nodes if a in upgrade.changing),
         )
         return upgrade
-
-    def _table_names(self) -> list[str]:
-        with self.connection.cursor() as cursor:
-            return self.connection.introspection.table_names(cursor)
 
     def schema_at_dump_state(self) -> None:
         """Migrate the target, forwards or backwards, to the dump's migration state."""
@@ -553,6 +553,23 @@ class Sequencer:
                     f"the dump holds {described.get('rows')}"
                 )
         self.verify_loaded()
+        if self.clear and self.selection.partial:
+            self.verify_rows_left_in_place()
+
+    def verify_rows_left_in_place(self) -> None:
+        """A part imported with clear emptied its tables: the target's rows outside the part
+        that refer to them must find the rows they refer to among those imported (SQLite's
+        check covers the whole database; on MariaDB the imported tables' check does not)."""
+        emptied = set(self._selected_tables() or ())
+        fields = chores.references_into(self.connection, emptied)
+        try:
+            chores.check_references(self.connection, fields)
+        except StreamdumpError as exc:
+            raise MissingReferences(
+                f"{exc}: a row the import leaves in place (outside the part imported) refers "
+                "to a row that -c emptied and the part does not hold. Import the models that "
+                "refer to it too, or import the part without -c."
+            ) from exc
 
 
 @contextlib.contextmanager
@@ -578,17 +595,20 @@ def recover(using: str = "default", config: Config | None = None) -> bool:
     """Put database `using` back exactly as it was before an interrupted import, from that
     import's journal (journal.py); return False when there was nothing to recover.
 
-    Tables the import created are dropped (DDL, outside a transaction), then one transaction
-    empties the installed models' tables, loads the journal's copy back, restores the migration
-    history and deletes the journal. Interrupted, it can be run again.
+    With foreign-key checks off: tables and views the import created are dropped, tables whose
+    definition it changed (or that it dropped) are made again from their recorded definition
+    (DDL, outside a transaction), then one transaction empties every table the database had,
+    loads the journal's copy back (migration history included) and deletes the journal.
+    Interrupted, it can be run again.
     """
     config = config or get_config()
     connection = connections[using]
     entry = journal.pending(connection)
     if entry is not None:
-        journal.drop_created_tables(connection, entry)
+        journal.check_version(entry)
+        journal.restore_schema(connection, entry)
         with in_transaction(connection):
-            journal.restore_rows(connection, entry, config, lambda: activate_plugins(config, using))
+            journal.restore_rows(connection, entry, config)
             journal.forget(connection)
         log.warning("database %r is back as it was before the import of %s", using, entry.started)
     if journal.JOURNAL in connection.introspection.table_names():

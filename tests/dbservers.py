@@ -127,3 +127,34 @@ def _clone_mysql(template: str, name: str) -> None:
             cursor.execute(f"INSERT INTO `{table}` SELECT * FROM `{template}`.`{table}`")
     finally:
         conn.close()
+
+
+def mysql_schema(name: str) -> dict[str, str]:
+    """Every table and view of a MariaDB database with its definition (SHOW CREATE TABLE), the
+    next auto-increment value aside (rows inserted and rolled back move it)."""
+    import re
+
+    conn = _admin("mysql")
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"SHOW FULL TABLES FROM `{name}`")
+        tables = sorted(row[0] for row in cursor.fetchall())
+        schema = {}
+        for table in tables:
+            cursor.execute(f"SHOW CREATE TABLE `{name}`.`{table}`")
+            schema[table] = re.sub(r" AUTO_INCREMENT=\d+", "", cursor.fetchone()[1])
+        return schema
+    finally:
+        conn.close()
+
+
+def mysql_rows(name: str, sql: str) -> list[tuple]:
+    """The rows of one query in a MariaDB database."""
+    conn = _admin("mysql")
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"USE `{name}`")
+        cursor.execute(sql)
+        return list(cursor.fetchall())
+    finally:
+        conn.close()
