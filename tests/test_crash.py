@@ -11,7 +11,7 @@ from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
 from streamdump.digest import database_digests
-from streamdump.errors import ImportFailed, TargetNotEmpty
+from streamdump.errors import ImportFailed, MissingReferences, TargetNotEmpty
 from streamdump.exporter import export
 from streamdump.sequencer import load
 
@@ -112,3 +112,36 @@ def test_refused_import_applies_no_pending_migration(populated_dump, target):
         assert (app, name) not in applied
         tables = connections[alias].introspection.table_names()
         assert "plugins_pluginconfig" not in tables
+
+
+@pytest.mark.parametrize("target", VENDORS)
+def test_clear_of_a_part_checks_the_rows_it_leaves_in_place(target):
+    """-c with app labels empties the part's tables only: a row outside the part (a company's
+    contact) that refers to a user the part does not hold again refuses the import, the
+    target unchanged. MariaDB checked only the imported tables, and committed the import."""
+    from django.contrib.auth.models import User
+    from inventory.models import Company
+
+    with migrated_database("sqlite") as source:
+        User.objects.db_manager(source).create_user("only")  # id 1
+        out = io.BytesIO()
+        export(out, using=source)
+    with migrated_database(target) as alias:
+        users = User.objects.db_manager(alias)
+        users.create_user("first")
+        kept = users.create_user("second")  # id 2: the dump has no such user
+        company = Company.objects.using(alias).create(name="c", currency="EUR")
+        company.contacts.add(kept)
+        before = database_digests(alias)
+        with pytest.raises(ImportFailed) as failed:
+            load(io.BytesIO(out.getvalue()), using=alias, clear=True, include=("auth.User",))
+        assert failed.value.target_state == ImportFailed.UNCHANGED
+        assert not _differences(before, database_digests(alias))
+        if target != "postgresql":  # there TRUNCATE refuses a table other tables refer to
+            assert isinstance(failed.value.error, MissingReferences)
+            assert "inventory_company_contacts" in str(failed.value)
+        # Without the row that refers to the missing user, the part imports.
+        company.contacts.clear()
+        if target != "postgresql":
+            load(io.BytesIO(out.getvalue()), using=alias, clear=True, include=("auth.User",))
+            assert list(users.values_list("username", flat=True)) == ["only"]
