@@ -24,22 +24,27 @@ says so, and never open, commit or roll back one. Steps, in order:
 Steps 1 to 3 prepare and only read: every refusal comes before the first write. The rest runs
 in one of two shapes, by whether the target's DDL is transactional (features.can_rollback_ddl):
 
-- one transaction (PostgreSQL, SQLite, and MariaDB when no plugin is to be activated): steps 4
-  to 12 commit together, migrations and the plugins' migrations included; a kill at any moment
-  leaves the target as it was (the database rolls back). On SQLite, foreign-key enforcement is
-  switched off before the transaction opens (PRAGMA foreign_keys cannot change inside one, and
-  the schema editor needs it off); verify runs PRAGMA foreign_key_check before the commit. On
-  MariaDB, migrate (DDL commits) runs just before the transaction, after every refusal.
-- journaled (MariaDB with plugins to activate: their migrations commit whatever ran before):
-  a journal of what the target was is committed first (journal.py); then steps 5 to 8 commit,
-  9 runs outside a transaction, 10 to 12 commit together with the deletion of the journal.
-  If anything fails in between, the journal puts the target back exactly; after a kill, the
-  next run finds the journal, refuses and names `loadstream --recover`, which does the same.
+- one transaction (PostgreSQL, SQLite, and MariaDB when no migration is to run: the schema is
+  current and no plugin is to be activated): steps 4 to 12 commit together, migrations and the
+  plugins' migrations included; a kill at any moment leaves the target as it was (the database
+  rolls back). On SQLite, foreign-key enforcement is switched off before the transaction opens
+  (PRAGMA foreign_keys cannot change inside one, and the schema editor needs it off); verify
+  runs PRAGMA foreign_key_check before the commit. On MariaDB, migrate (nothing to do) runs
+  just before the transaction.
+- journaled (MariaDB when migrations are to run: the target's pending ones, plugins' to
+  activate, an upgrade's; each commits whatever ran before it): a journal of what the target
+  was, schema and rows, is committed first (journal.py); then migrate; then steps 5 to 12
+  commit together with the deletion of the journal, or, with plugins to activate, 5 to 8
+  commit, 9 runs outside a transaction, 10 to 12 commit with the deletion of the journal.
+  If anything fails in between, the journal puts the target back exactly (tables migrate
+  created dropped, tables it changed made again, every row and the migration history); after
+  a kill, the next run finds the journal, refuses and names `loadstream --recover`, which
+  does the same.
 
 A dump older than the target's code (upgrade.py): step 4 migrates the target to the dump's
 state instead (forwards or backwards), sections are decoded with that state's historical
 models, and after verify the target is migrated forward ("migrate forward"), in the same one
-transaction; on MariaDB journaled, into a never-migrated target only (upgrade_journaled_plan).
+transaction; on MariaDB journaled, whatever the target's state (upgrade_journaled_plan).
 
 Any failure raises ImportFailed, from the original error, with the target's real state.
 Data flows stream -> reader -> phases (phase order) -> loaders (codecs, backends) -> target.

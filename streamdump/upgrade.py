@@ -8,7 +8,8 @@ historical models of that state, then the target is migrated forward, so that th
 application's own data migrations run on the imported rows as an in-place upgrade would.
 
 The sequencer runs all of it in its one transaction where DDL is transactional (PostgreSQL,
-SQLite); elsewhere (MariaDB) journaled, into a never-migrated database only.
+SQLite); elsewhere (MariaDB) journaled: the journal records every table's definition and rows
+before the first migration, so a failure puts a migrated target's schema back too.
 """
 
 from __future__ import annotations
