@@ -149,13 +149,16 @@ def _table_kinds(connection: BaseDatabaseWrapper) -> dict[str, str]:
         return {t.name: t.type for t in connection.introspection.get_table_list(cursor)}
 
 
-def definition(connection: BaseDatabaseWrapper, table: str) -> str | None:
-    """The table's definition (SHOW CREATE TABLE), or None when there is no such table."""
+def definition(connection: BaseDatabaseWrapper, table: str, *, exists: bool = False) -> str | None:
+    """The table's definition (SHOW CREATE TABLE), or None when there is no such table
+    (`exists`: the caller knows there is)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
-                       "AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'", [table])  # fmt: skip
-        if cursor.fetchone() is None:
-            return None
+        if not exists:
+            cursor.execute("SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = "
+                           "DATABASE() AND TABLE_NAME = %s AND TABLE_TYPE = 'BASE TABLE'",
+                           [table])  # fmt: skip
+            if cursor.fetchone() is None:
+                return None
         cursor.execute(f"SHOW CREATE TABLE {_qn(connection, table)}")
         return str(cursor.fetchone()[1])
 
@@ -172,7 +175,7 @@ def write(connection: BaseDatabaseWrapper, config: Config, *, clear: bool) -> No
     journal's tables made already)."""
     kinds = _table_kinds(connection)
     tables = sorted(t for t, kind in kinds.items() if kind == "t" and t not in (JOURNAL, CHUNKS))
-    schema = {table: definition(connection, table) for table in tables}
+    schema = {table: definition(connection, table, exists=True) for table in tables}
     columns = rawcopy.table_columns(connection)
     with tempfile.TemporaryFile(prefix="streamdump-journal-") as copy:
         copied = rawcopy.write_tables(connection, tables, columns, copy, config.batch_size)
@@ -234,11 +237,13 @@ def restore_schema(connection: BaseDatabaseWrapper, entry: Entry) -> tuple[list[
     come back with the others). DDL: outside any transaction, with foreign-key checks off (a
     table others refer to is dropped and made again). Returns (dropped, re-created)."""
     before = set(entry.detail["tables_before"]) | {JOURNAL, CHUNKS}
-    created = {t: kind for t, kind in _table_kinds(connection).items() if t not in before}
+    kinds = _table_kinds(connection)
+    created = {t: kind for t, kind in kinds.items() if t not in before}
     changed = [
         table
         for table, recorded in entry.detail["schema"].items()
-        if not same_definition(recorded, definition(connection, table))
+        if kinds.get(table) != "t"
+        or not same_definition(recorded, definition(connection, table, exists=True))
     ]
     with connection.constraint_checks_disabled(), connection.cursor() as cursor:
         for table, kind in created.items():
