@@ -328,13 +328,13 @@ class Sequencer:
         except Exception as exc:
             if committed:
                 raise ImportFailed(exc, ImportFailed.MEDIA_INCOMPLETE) from exc
-            state = self._recover() if self.journaled else ImportFailed.UNCHANGED
+            state = self._recover() if self.journaled else self._unchanged()
             raise ImportFailed(exc, state) from exc
         except BaseException as exc:  # interrupted: put back what was committed, then stop
             if committed:
                 state = ImportFailed.MEDIA_INCOMPLETE
             else:
-                state = self._recover() if self.journaled else ImportFailed.UNCHANGED
+                state = self._recover() if self.journaled else self._unchanged()
             exc.target_state = state  # type: ignore[attr-defined]  # for the command's message
             raise
         finally:
@@ -370,6 +370,13 @@ class Sequencer:
         started = time.monotonic()
         yield
         self.events.step_finished(name, time.monotonic() - started)
+
+    def _unchanged(self) -> str:
+        """Nothing was committed: only the journal's tables may have been made (empty), and
+        they go, so that the schema too is as it was."""
+        if self.journal_made:
+            drop_journal_tables(self.connection)
+        return ImportFailed.UNCHANGED
 
     def _recover(self) -> str:
         """Put the target back from the journal; return its state.
