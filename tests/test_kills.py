@@ -15,7 +15,8 @@ it must be exactly as before, or, where DDL commits (MariaDB), be so after `load
 into a database holding the journal of an interrupted import is refused, naming --recover.
 
 Marked `stress`: about 20 kills per backend and path (STREAMDUMP_KILLS sets how many), on small
-data and a prepared template database per backend and path, so the loop runs no migrate.
+data and a prepared template database per backend and path, so the loop runs no migrate but
+the pending path's one migration.
 """
 
 from __future__ import annotations
