@@ -47,16 +47,25 @@ def empty(
     only: list[str] | None = None,
 ) -> None:
     """Delete every row of every table but those named in `keep` (migration history is not a
-    model), or only of the tables `only` names (a partial import)."""
+    model), or only of the tables `only` names (a partial import).
+
+    Where the backend can do it inside the transaction, the emptied tables' sequences start
+    again at 1, as after `manage.py flush`: rows the application writes later (at its next
+    start) get the ids they get after the application's own restore, not ids past the rows
+    that were deleted here."""
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
     tables = [t for t in tables if t not in keep]
     if only is not None:
         tables = [table for table in tables if table in only]
+    backend = backend_for(connection)
     statements = connection.ops.sql_flush(
-        no_style(), tables, reset_sequences=False, allow_cascade=False
+        no_style(),
+        tables,
+        reset_sequences=backend.flush_resets_sequences,
+        allow_cascade=False,
     )
     _execute(connection, statements)
-    backend_for(connection).after_flush()
+    backend.after_flush()
     log.info("emptied %d tables of database %r", len(tables), connection.alias)
 
 

@@ -193,6 +193,14 @@ def _cat(args: argparse.Namespace, rest: list[str]) -> int:
 
 def _digest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", default="default", help="The database alias.")
+    parser.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        metavar="APP_LABEL.MODEL.FIELD",
+        help="Leave this field out of the comparison (repeatable), e.g. a timestamp the "
+        "application writes at start-up.",
+    )
 
 
 def _digest(args: argparse.Namespace, rest: list[str]) -> int:
@@ -201,7 +209,7 @@ def _digest(args: argparse.Namespace, rest: list[str]) -> int:
     _setup_django(args.settings, args.pythonpath, watch=True)
     from django.db import connections
 
-    from .digest import database_digests
+    from .digest import UnknownField, database_digests
     from .watch import writes_seen
 
     if args.database not in connections:
@@ -211,7 +219,11 @@ def _digest(args: argparse.Namespace, rest: list[str]) -> int:
             file=sys.stderr,
         )
         return exitcodes.USAGE
-    digests = database_digests(args.database)
+    try:
+        digests = database_digests(args.database, ignore=tuple(args.ignore))
+    except UnknownField as exc:
+        print(f"streamdump digest: --ignore: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
     writes = writes_seen(args.database)
     if writes:
         tables = ", ".join(f"{table} ({rows})" for table, rows in writes.items())

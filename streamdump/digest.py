@@ -53,11 +53,13 @@ def table_digest(
     using: str,
     keys: dict[str, dict[Any, list[Any]]],
     canonical: Callable[[Any], Any] = canonical_value,
+    ignore: frozenset[str] = frozenset(),
 ) -> tuple[int, str]:
     """(row count, hex digest) of one table's content.
 
     `canonical` turns each plain value into what is compared; a caller comparing with a backend
-    that stores less (see docs/BACKENDS.md) passes one that reduces exactly that.
+    that stores less (see docs/BACKENDS.md) passes one that reduces exactly that. `ignore`
+    names fields left out of the comparison.
     """
     transforms: list[Callable[[Any], Any]] = []
     for field, codec in zip(table.fields, table.codecs, strict=True):
@@ -70,13 +72,15 @@ def table_digest(
             )
         else:
             transforms.append(canonical)
-    skip_pk = table.fields.index(table.model._meta.pk) if table.is_regenerated else None
+    skip = {i for i, f in enumerate(table.fields) if f.name in ignore}
+    if table.is_regenerated:
+        skip.add(table.fields.index(table.model._meta.pk))
     # Order-independent (a sum of row hashes): backends order the same keys differently
     # (MariaDB's native uuid type, collations of text keys), and memory stays flat.
     total = count = 0
     for row in _rows(table, using):
         line = repr(
-            [fn(v) for i, (fn, v) in enumerate(zip(transforms, row, strict=True)) if i != skip_pk]
+            [fn(v) for i, (fn, v) in enumerate(zip(transforms, row, strict=True)) if i not in skip]
         )
         total += int.from_bytes(hashlib.sha256(line.encode("utf-8")).digest(), "big")
         count += 1
@@ -88,17 +92,50 @@ def database_digests(
     config: Config | None = None,
     exclude: tuple[str, ...] = (),
     canonical: Callable[[Any], Any] = canonical_value,
+    ignore: tuple[str, ...] = (),
 ) -> dict[str, tuple[int, str]]:
     """Model label -> (row count, hex digest) for every table streamdump exports from `using`.
 
     Two databases hold the same data when their digests are equal, whatever their backends
     (see docs/BACKENDS.md). `config` replaces the STREAMDUMP settings; `exclude` leaves more
     apps or models out, as export() does; `canonical` maps each plain value to what is
-    compared (pass one that reduces what a backend stores less of). Reads every row once,
-    in keyset pages; raises Django's DatabaseError if a table cannot be read.
+    compared (pass one that reduces what a backend stores less of); `ignore` leaves fields
+    out of the comparison, each as app_label.Model.field (an auto-created many-to-many table
+    as app_label.Model_field, e.g. auth.Group_permissions.id), for columns that the way the
+    data got there does not reproduce (timestamps an application writes at start-up). Reads
+    every row once, in keyset pages; raises UnknownField (a ValueError) naming an ignored
+    field that is not there, and Django's DatabaseError if a table cannot be read.
     """
     config = config or get_config()
     activate_plugins(config, using)
     tables = model_tables(config, using, exclude)
+    ignored = ignored_fields(tables, ignore)
     keys = keys_by_pk_of_regenerated(tables, using)
-    return {t.label: table_digest(t, using, keys, canonical) for t in tables}
+    return {
+        t.label: table_digest(t, using, keys, canonical, ignored.get(t.label, frozenset()))
+        for t in tables
+    }
+
+
+class UnknownField(ValueError):
+    """A field named to be ignored that the digested tables do not have."""
+
+
+def ignored_fields(tables: list[Table], ignore: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """Model label -> names of the fields `ignore` (app_label.Model.field, ...) leaves out."""
+    by_label = {t.label.lower(): t for t in tables}
+    found: dict[str, set[str]] = {}
+    for name in ignore:
+        label, _, field = name.rpartition(".")
+        table = by_label.get(label.lower())
+        if table is None:
+            raise UnknownField(f"{name}: no table {label!r} among those digested")
+        names = {f.name for f in table.fields} | {f.attname for f in table.fields}
+        if field not in names:
+            raise UnknownField(
+                f"{name}: {table.label} has no field {field!r} "
+                f"(its fields: {', '.join(f.name for f in table.fields)})"
+            )
+        fields = {f.name for f in table.fields if field in (f.name, f.attname)}
+        found.setdefault(table.label, set()).update(fields)
+    return {label: frozenset(names) for label, names in found.items()}

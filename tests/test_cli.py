@@ -217,3 +217,42 @@ def test_digest_names_the_aliases_of_an_unknown_database():
     assert result.returncode == exitcodes.USAGE, result.stderr
     assert "invalid choice 'nope' (choose from 'default', 'target'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_digest_leaves_out_the_fields_named_by_ignore(filled, tmp_path):
+    """--ignore app_label.Model.field: two databases that differ only in those columns (a
+    timestamp written at start-up, the ids of many-to-many links numbered in set order) digest
+    alike; any other difference still shows; an unknown name is a usage error."""
+    import shutil
+
+    env, _ = filled
+    db = tmp_path / "copy.sqlite3"
+    shutil.copyfile(env["EXAMPLE_DB_NAME"], db)
+    env = {**env, "EXAMPLE_DB_NAME": str(db), "DJANGO_SETTINGS_MODULE": "example_project.settings"}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "example"), str(ROOT)])
+
+    def digest(*ignore):
+        result = subprocess.run(
+            [sys.executable, "-m", "streamdump", "digest", *(f"--ignore={i}" for i in ignore)],
+            env=env, capture_output=True, text=True,
+        )  # fmt: skip
+        return result.returncode, result.stdout, result.stderr
+
+    ignore = ("inventory.Part.last_modified", "inventory.Part_tags.id")
+    before, before_ignoring = json.loads(digest()[1]), json.loads(digest(*ignore)[1])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE inventory_part SET last_modified = '2001-02-03 04:05:06'")
+        conn.execute("UPDATE inventory_part_tags SET id = id + 100000")
+    after, after_ignoring = json.loads(digest()[1]), json.loads(digest(*ignore)[1])
+    changed = {label for label in before if before[label] != after[label]}
+    assert changed == {"inventory.Part", "inventory.Part_tags"}
+    assert after_ignoring == before_ignoring
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE inventory_part SET name = name || '!' WHERE id = 1")
+    still = json.loads(digest(*ignore)[1])
+    assert {t for t in still if still[t] != before_ignoring[t]} == {"inventory.Part"}
+    code, out, err = digest("inventory.Part.no_such_field")
+    assert code == exitcodes.USAGE and out == "" and "Traceback" not in err
+    assert "inventory.Part.no_such_field: inventory.Part has no field 'no_such_field'" in err
+    code, _, err = digest("inventory.Nothing.id")
+    assert code == exitcodes.USAGE and "no table 'inventory.Nothing'" in err

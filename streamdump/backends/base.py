@@ -65,6 +65,10 @@ class Backend:
     """The portable path for one connection; vendors override what they do better."""
 
     vendor = "portable"
+    # Whether Django's sql_flush(reset_sequences=True) stays inside the import's transaction, so
+    # that a table emptied by --clear numbers its next rows from 1, as after `manage.py flush`.
+    # Unknown for an unknown vendor: no.
+    flush_resets_sequences = False
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         self.connection = connection

@@ -76,6 +76,9 @@ class MySQLBackend(NaiveBackend):
     """MariaDB or MySQL through mysqlclient (or another driver, on the portable insert path)."""
 
     vendor = "mysql"
+    # Django resets AUTO_INCREMENT with TRUNCATE, which commits: an emptied table keeps numbering
+    # after the rows it had (no id is reused; new rows just get higher ids than after a flush).
+    flush_resets_sequences = False
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
         super().__init__(connection)

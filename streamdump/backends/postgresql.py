@@ -58,6 +58,7 @@ class PostgreSQLBackend(Backend):
     """PostgreSQL through psycopg 3 (or psycopg2, on the portable insert path)."""
 
     vendor = "postgresql"
+    flush_resets_sequences = True  # TRUNCATE ... RESTART IDENTITY is transactional
 
     def begin_snapshot(self, cursor: Any) -> None:
         # A REPEATABLE READ, READ ONLY transaction: every query sees the database as of the

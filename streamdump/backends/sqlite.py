@@ -26,6 +26,7 @@ class SQLiteBackend(NaiveBackend):
     """SQLite through the standard library's sqlite3."""
 
     vendor = "sqlite"
+    flush_resets_sequences = True  # UPDATE sqlite_sequence, rolled back with the rest
 
     def begin_snapshot(self, cursor: Any) -> None:
         # A deferred BEGIN (Django's atomic) takes its read snapshot at the first read: readers
