@@ -10,7 +10,7 @@ from django.core.management.color import no_style
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
-from .backends import backend_for
+from .backends import Postponed, backend_for
 from .tables import Table
 
 log = logging.getLogger("streamdump")
@@ -51,13 +51,19 @@ def empty(
     log.info("emptied %d tables of database %r", len(tables), connection.alias)
 
 
-def check_and_reset(connection: BaseDatabaseWrapper, tables: list[Table]) -> None:
-    """Check the foreign keys of the tables loaded, then reset their sequences past their ids."""
-    if not tables:
-        return
+def check_and_reset(
+    connection: BaseDatabaseWrapper, tables: list[Table], postponed: Postponed | None = None
+) -> None:
+    """Check the foreign keys of the tables loaded, re-create what was set aside for their load
+    (foreign keys validated then), then reset their sequences past their ids."""
     models = [t.model for t in tables]
-    backend_for(connection).check_foreign_keys(models)
-    _execute(connection, connection.ops.sequence_reset_sql(no_style(), models))
+    if models:
+        # First: the checks still queued fire now (an ALTER TABLE refuses to run before them).
+        backend_for(connection).check_foreign_keys(models)
+    if postponed is not None:
+        postponed.restore()
+    if models:
+        _execute(connection, connection.ops.sequence_reset_sql(no_style(), models))
 
 
 def forget_cached_rows() -> None:
