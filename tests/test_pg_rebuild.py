@@ -119,6 +119,26 @@ def test_schema_is_identical_after_an_import_that_rebuilt_it(dump, target):
     assert not [r for r in missing if r[3].startswith(("PRIMARY KEY", "UNIQUE", "CREATE UNIQUE"))]
 
 
+def test_clear_into_a_target_holding_rows(dump, target):
+    """--clear empties the target in the import's transaction, then the tables are rebuilt."""
+    from inventory.generate import generate
+
+    data, expected = dump
+    generate(300, seed=9, using=target)
+    before, rows_before = schema(target), database_digests(target)
+    with pytest.raises(ImportFailed):
+        load(
+            io.BytesIO(rewrite(data, stock_item_to_nowhere)),
+            using=target,
+            clear=True,
+            config=rebuilding(),
+        )
+    assert schema(target) == before and database_digests(target) == rows_before
+    load(io.BytesIO(data), using=target, clear=True, config=rebuilding())
+    assert database_digests(target) == expected
+    assert schema(target) == before
+
+
 def test_default_threshold_leaves_small_tables_alone(dump, target):
     data, expected = dump
     before = schema(target)
