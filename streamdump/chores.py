@@ -13,7 +13,7 @@ from django.db import router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
-from .backends import backend_for
+from .backends import Postponed, backend_for
 from .errors import DanglingReference
 from .tables import Table
 
@@ -69,13 +69,19 @@ def empty(
     log.info("emptied %d tables of database %r", len(tables), connection.alias)
 
 
-def check_and_reset(connection: BaseDatabaseWrapper, tables: list[Table]) -> None:
-    """Check the foreign keys of the tables loaded, then reset their sequences past their ids."""
-    if not tables:
-        return
+def check_and_reset(
+    connection: BaseDatabaseWrapper, tables: list[Table], postponed: Postponed | None = None
+) -> None:
+    """Check the foreign keys of the tables loaded, re-create what was set aside for their load
+    (foreign keys validated then), then reset their sequences past their ids."""
     models = [t.model for t in tables]
-    backend_for(connection).check_foreign_keys(models)
-    _execute(connection, connection.ops.sequence_reset_sql(no_style(), models))
+    if models:
+        # First: the checks still queued fire now (an ALTER TABLE refuses to run before them).
+        backend_for(connection).check_foreign_keys(models)
+    if postponed is not None:
+        postponed.restore()
+    if models:
+        _execute(connection, connection.ops.sequence_reset_sql(no_style(), models))
 
 
 def references_into(connection: BaseDatabaseWrapper, tables: set[str]) -> list[Any]:

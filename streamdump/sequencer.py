@@ -41,6 +41,13 @@ in one of two shapes, by whether the target's DDL is transactional (features.can
   a kill, the next run finds the journal, refuses and names `loadstream --recover`, which
   does the same.
 
+Where the transaction rolls DDL back (features.can_rollback_ddl: PostgreSQL, whose imports
+always run as one transaction), the first load of each stretch of loading that a verify ends
+lets the backend set aside what it rebuilds faster after the rows (Backend.postpone_schema:
+PostgreSQL drops foreign keys and indexes of the tables about to be filled) and verify restores
+it, checking the rows, before anything else alters a table (the plugins' migrations) and before
+the commit; a failure rolls the schema back with the rows. Elsewhere nothing is set aside.
+
 A dump older than the target's code (upgrade.py): step 4 migrates the target to the dump's
 state instead (forwards or backwards), sections are decoded with that state's historical
 models, and after verify the target is migrated forward ("migrate forward"), in the same one
@@ -64,6 +71,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import chores, journal
+from .backends import Postponed
 from .conf import Config, activate_plugins, get_config
 from .errors import ImportFailed, MissingReferences, SchemaMismatch, StreamdumpError
 from .events import Callback, Events
@@ -137,6 +145,8 @@ class Sequencer:
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)
         self._loaded: list[Table] = []  # since the last verify: checked and reset there
+        self._postponed: Postponed | None = None  # set aside until the next verify
+        self._postpone_asked = False  # asked since the last verify
         self.journaled = False  # a journal is committed: a failure must recover from it
         self.journal_made = False  # its tables were made: dropped after the import
 
@@ -516,6 +526,8 @@ class Sequencer:
 
     def load_phase(self, phase: str) -> None:
         """Load every section of one phase (skipped sections are read past)."""
+        if not self._postpone_asked:
+            self._postpone_schema(phase)
         for section in self.sections.of_phase(phase):
             if section.model in self.map.skipped or section.model in self.unselected:
                 for _, rows in section.batches():
@@ -536,11 +548,34 @@ class Sequencer:
         self.load_phase("remainder")
         self.sections.read_to_end()
 
+    def _postpone_schema(self, phase: str) -> None:
+        """At the first load since the last verify: let the backend set aside, until the next
+        verify, what it rebuilds faster after the rows, for the tables this stretch fills (the
+        first stage's phases where plugins are activated in between, else every phase left).
+        Only where the transaction rolls DDL back: a failure restores the schema with the rows."""
+        self._postpone_asked = True
+        least = self.config.rebuild_min_rows
+        if least is None or not self.transactional_ddl or not self.connection.in_atomic_block:
+            return
+        phases = PHASES[PHASES.index(phase) :]
+        if self.map.deferred and phase in EARLY_PHASES:
+            phases = tuple(p for p in phases if p in EARLY_PHASES)
+        counts = {t["model"]: t.get("rows") or 0 for t in self.reader.header.get("tables") or []}
+        filled = [
+            table.db_table
+            for label, table in self.map.tables.items()
+            if table.phase in phases and counts.get(label, 0) >= max(least, 1)
+        ]
+        written = [table.db_table for table in self.map.tables.values()]
+        self._postponed = self.context.backend.postpone_schema(filled, written)
+
     def verify_loaded(self) -> None:
-        """Check the foreign keys of the tables loaded since the last check; reset sequences."""
+        """Check the foreign keys of the tables loaded since the last check (re-creating what
+        was set aside for the load); reset sequences."""
         tables, self._loaded = self._loaded, []
+        postponed, self._postponed, self._postpone_asked = self._postponed, None, False
         try:
-            chores.check_and_reset(self.connection, tables)
+            chores.check_and_reset(self.connection, tables, postponed)
         except StreamdumpError as exc:
             if not self.unselected:
                 raise

@@ -15,7 +15,7 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
-from .base import Backend, Inserter, PortableInserter
+from .base import Backend, Inserter, PortableInserter, Postponed
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
@@ -50,4 +50,4 @@ def get_inserter(
     return backend_for(connection).inserter(table, columns)
 
 
-__all__ = ["Backend", "Inserter", "PortableInserter", "backend_for", "get_inserter"]
+__all__ = ["Backend", "Inserter", "PortableInserter", "Postponed", "backend_for", "get_inserter"]

@@ -8,8 +8,8 @@ speeds up or changes. The seams, in the order data meets them:
   (Django's column converters fused with the codec's encoder);
 - import: decode_float and integer_range (what the target can store: anything else is refused
   before it is written, naming row and column), prep_shortcut (get_db_prep_save in fewer
-  steps for Django's own field types), inserter (the insert path), check_foreign_keys (before
-  commit).
+  steps for Django's own field types), postpone_schema (what is rebuilt faster after the
+  rows are in), inserter (the insert path), check_foreign_keys (before commit).
 
 Every shortcut applies only to Django's own field classes and backend methods (a subclass may
 change any step) and falls back to Django's path for anything unusual; tests/test_codecs.py
@@ -40,6 +40,15 @@ class Inserter(Protocol):
 
     def insert(self, rows: list[list[Any]]) -> int:
         """Insert the rows; return how many were written."""
+        ...
+
+
+class Postponed(Protocol):
+    """Schema objects set aside while rows are loaded, inside the import's transaction."""
+
+    def restore(self) -> None:
+        """Re-create them as they were, checking the rows (a foreign key that the rows break
+        raises DanglingReference)."""
         ...
 
 
@@ -164,6 +173,13 @@ class Backend:
 
         return dec_datetime
 
+    def postpone_schema(self, filled: list[str], written: list[str]) -> Postponed | None:
+        """Set aside, until restore(), what is faster to rebuild after the rows than to keep up
+        to date row by row (PostgreSQL: foreign keys and indexes) for the tables `filled` (about
+        to receive many rows); `written` names every table the import writes. Called by the
+        sequencer only inside a transaction that rolls DDL back; here, nothing is set aside."""
+        return None
+
     def inserter(self, table: str, columns: list[str]) -> Inserter:
         """The fastest insert path this connection has; here, executemany."""
         return PortableInserter(self.connection, table, columns)
@@ -226,4 +242,4 @@ def _decimal_prep(field: Any, connection: BaseDatabaseWrapper, parse: Fn) -> Fn:
     return dec_decimal
 
 
-__all__ = ["Backend", "Inserter", "PortableInserter"]
+__all__ = ["Backend", "Inserter", "PortableInserter", "Postponed"]

@@ -1,23 +1,143 @@
-"""PostgreSQL: a REPEATABLE READ snapshot, psycopg's own timestamptz loader, and COPY.
+"""PostgreSQL: a REPEATABLE READ snapshot, psycopg's own timestamptz loader, COPY, and foreign
+keys and indexes built after the rows, as pg_restore does.
 
 COPY rows go to the server in COPY's text format, each value written by psycopg's own dumper for
 its Python type (the same adaptation a parameterised INSERT gets), so both paths store the same
-values. One COPY per batch keeps memory bounded; COPY runs in the caller's transaction, and
-foreign keys created by Django are DEFERRABLE INITIALLY DEFERRED, so they are checked at the
-end as usual (by Django's check_constraints, which fires the deferred triggers).
+values. One COPY per batch keeps memory bounded; COPY runs in the caller's transaction.
+
+Foreign keys created by Django are DEFERRABLE INITIALLY DEFERRED: each row COPY writes queues a
+check that the server runs row by row before commit (Django's check_constraints fires them), and
+each index is updated row by row. For the tables an import fills with many rows, the sequencer
+asks for both to be set aside (postpone_schema): inside the import's transaction (PostgreSQL's
+DDL is transactional, so a failure rolls the schema back with the rows) the foreign keys between
+imported tables and the tables' non-unique indexes are dropped before the rows and re-created
+from their own definitions (pg_get_constraintdef, pg_get_indexdef, names included) before
+commit: each index built in one sort, each foreign key validated in one query. Primary keys and
+unique constraints stay: a duplicate is still refused by the batch that brings it, and the
+loaders' lookups (start-up rows replaced by unique key, natural keys) keep their indexes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import logging
+import time
 from collections.abc import Iterator
+from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
-from .base import Backend, Inserter
+from django.db import IntegrityError
+
+from ..errors import DanglingReference
+from .base import Backend, Inserter, Postponed
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+log = logging.getLogger("streamdump")
+
+# The tables named (Django's db_table, unquoted), as regclass; NULL for a table not found.
+_REGCLASSES = "ARRAY(SELECT to_regclass(quote_ident(n)) FROM unnest({}::text[]) AS n)"
+
+# Foreign keys declared on a table filled with many rows and pointing at a table the import
+# writes: a key to a table left out (a partial import) stays and is checked row by row, so that
+# the table left out is not locked against writers until commit by its re-creation. Only plain
+# keys of plain tables that this role may re-create; anything unusual (a comment, inheritance,
+# partitions, an extension's) stays as it is.
+_FOREIGN_KEYS = f"""
+SELECT con.conrelid::regclass::text, quote_ident(con.conname), pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+WHERE con.contype = 'f'
+  AND con.conrelid = ANY({_REGCLASSES.format("%(postponed)s")})
+  AND con.confrelid = ANY({_REGCLASSES.format("%(written)s")})
+  AND con.conislocal AND con.coninhcount = 0 AND con.conparentid = 0
+  AND rel.relkind = 'r' AND NOT rel.relispartition AND NOT rel.relhassubclass
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = rel.oid)
+  AND pg_has_role(rel.relowner, 'USAGE')
+  AND has_table_privilege(con.confrelid, 'REFERENCES')
+  AND NOT EXISTS (SELECT 1 FROM pg_description d
+                  WHERE d.classoid = 'pg_constraint'::regclass AND d.objoid = con.oid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
+                    AND d.deptype NOT IN ('a', 'n'))
+ORDER BY con.conrelid::regclass::text, con.conname
+"""
+
+# Non-unique indexes of the tables filled with many rows: not a constraint's, nothing depending
+# on them, and nothing pg_get_indexdef leaves out (a tablespace, a comment, CLUSTER, replica
+# identity, statistics targets, an index being built).
+_INDEXES = f"""
+SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+JOIN pg_class ic ON ic.oid = i.indexrelid
+JOIN pg_class rel ON rel.oid = i.indrelid
+WHERE i.indrelid = ANY({_REGCLASSES.format("%(postponed)s")})
+  AND NOT i.indisunique AND NOT i.indisprimary AND NOT i.indisexclusion
+  AND i.indisvalid AND i.indisready AND i.indislive
+  AND NOT i.indisclustered AND NOT i.indisreplident
+  AND ic.relkind = 'i' AND ic.reltablespace = 0 AND current_setting('default_tablespace') = ''
+  AND rel.relkind = 'r' AND NOT rel.relispartition AND NOT rel.relhassubclass
+  AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid IN (rel.oid, ic.oid))
+  AND pg_has_role(rel.relowner, 'USAGE')
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_description d
+                  WHERE d.classoid = 'pg_class'::regclass AND d.objoid = i.indexrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                    AND d.deptype NOT IN ('a', 'n'))
+  AND NOT EXISTS (SELECT 1 FROM pg_attribute a
+                  WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)
+ORDER BY i.indexrelid::regclass::text
+"""
+
+
+class PostponedSchema:
+    """Foreign keys and indexes dropped for the rows' load, and re-created by restore()."""
+
+    def __init__(
+        self,
+        connection: BaseDatabaseWrapper,
+        foreign_keys: list[tuple[str, str, str]],
+        indexes: list[tuple[str, str]],
+    ) -> None:
+        self.connection = connection
+        self.foreign_keys = foreign_keys  # (table, quoted name, definition)
+        self.indexes = indexes  # (name, CREATE INDEX statement)
+
+    def drop(self) -> None:
+        """Drop them (in the caller's transaction, which rolls them back on failure)."""
+        with self.connection.cursor() as cursor:
+            for table, keys in groupby(self.foreign_keys, key=lambda k: k[0]):
+                drops = ", ".join(f"DROP CONSTRAINT {name}" for _, name, _ in keys)
+                cursor.execute(f"ALTER TABLE {table} {drops}")
+            if self.indexes:
+                cursor.execute("DROP INDEX " + ", ".join(name for name, _ in self.indexes))
+
+    def restore(self) -> None:
+        """Build the indexes, then add the foreign keys, each validated by one query over its
+        table; a row whose key points nowhere raises DanglingReference naming the table, the
+        constraint and the key (PostgreSQL's own message, as its deferred check gives it)."""
+        started = time.monotonic()
+        with self.connection.cursor() as cursor:
+            for _, create in self.indexes:
+                cursor.execute(create)
+            for table, keys in groupby(self.foreign_keys, key=lambda k: k[0]):
+                adds = ", ".join(f"ADD CONSTRAINT {name} {define}" for _, name, define in keys)
+                try:
+                    cursor.execute(f"ALTER TABLE {table} {adds}")
+                except IntegrityError as exc:
+                    message = f"the imported rows break a foreign key: {exc}"
+                    raise DanglingReference(message) from exc
+        log.info(
+            "re-created %d foreign keys and %d indexes in %.2fs",
+            len(self.foreign_keys),
+            len(self.indexes),
+            time.monotonic() - started,
+        )
 
 
 class CopyInserter:
@@ -94,6 +214,32 @@ class PostgreSQLBackend(Backend):
         yield  # on an error, the transaction rolls back: nothing to set back
         with self.connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def postpone_schema(self, filled: list[str], written: list[str]) -> Postponed | None:
+        """Drop the non-unique indexes of the tables `filled`, and their foreign keys to tables
+        in `written` (every table the import writes); restore() re-creates them. None when
+        there is nothing to set aside."""
+        if not filled:
+            return None
+        names = {"postponed": filled, "written": written}
+        with self.connection.cursor() as cursor:
+            cursor.execute(_FOREIGN_KEYS, names)
+            foreign_keys = [tuple(row) for row in cursor.fetchall()]
+            cursor.execute(_INDEXES, names)
+            indexes = [tuple(row) for row in cursor.fetchall()]
+        if not foreign_keys and not indexes:
+            return None
+        # Checks queued by earlier statements (a data migration's rows) would forbid the ALTERs.
+        self.connection.check_constraints()
+        schema = PostponedSchema(self.connection, foreign_keys, indexes)
+        schema.drop()
+        log.info(
+            "set aside %d foreign keys and %d indexes of %d tables until the rows are in",
+            len(foreign_keys),
+            len(indexes),
+            len(filled),
+        )
+        return schema
 
     def inserter(self, table: str, columns: list[str]) -> Inserter:
         if not _psycopg3():
