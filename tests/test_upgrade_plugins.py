@@ -236,3 +236,29 @@ def test_mariadb_a_failing_plugin_forward_migration_puts_a_migrated_target_back(
     assert digests(env) == before
     assert history(env) == migrations
     assert "sensors_sensor" not in manage("inspectdb", env=env).stdout.decode()
+
+
+def test_a_dump_of_a_newer_plugin_is_refused_after_the_reload_and_rolled_back(
+    new_database, tmp_path
+):
+    """The plugin's migrations are known only once it is activated: a dump of its release 2
+    into release 1 is refused then, inside the transaction, naming the migration."""
+    source = release("sqlite", str(tmp_path / "source.sqlite3"), 1, sensors=2)
+    manage("migrate", "-v0", env=source)
+    manage("plugin", "enable", "sensors", env=source)
+    dump = tmp_path / "dump.ndjson.zst"
+    manage("dumpstream", "-o", str(dump), env=source)
+    env = release("sqlite", new_database("sqlite"), 1)
+    manage("migrate", "-v0", env=env)
+    before, migrations = digests(env), history(env)
+    result = manage("loadstream", "-v2", str(dump), env=env, check=False)
+    err = result.stderr.decode()
+    assert result.returncode != 0
+    assert (
+        f"migration {MIGRATION} is applied in the dump but the target's code does not have it"
+    ) in err
+    assert "step reload plugins" in err  # refused after the reload, before any plugin migration
+    assert "plugins at the dump's state" not in err and "step migrate plugins" not in err
+    assert "the database is unchanged" in err and "Traceback" not in err
+    assert digests(env) == before
+    assert history(env) == migrations
