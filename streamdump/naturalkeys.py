@@ -14,6 +14,7 @@ from django.db import models
 
 # Ids per IN (...) query: under SQLite's historical limit of 999 bound parameters.
 _IN_CHUNK = 900
+_AUTO_FIELDS = ("AutoField", "BigAutoField", "SmallAutoField")
 
 
 def _rows(model: type[models.Model], using: str) -> Iterator[Any]:
@@ -69,9 +70,18 @@ def merge_rows(
     for start in range(0, len(wanted), _IN_CHUNK):
         chunk = wanted[start : start + _IN_CHUNK]
         taken.update(manager.filter(pk__in=chunk).values_list("pk", flat=True))
-    for obj in new.values():
-        if obj.pk in taken:
-            obj.pk = None  # the dump's id is taken by another row: let the database pick one
+    moved = [obj for obj in new.values() if obj.pk in taken]  # the dump's id is another row's
+    if moved and model._meta.pk.get_internal_type() in _AUTO_FIELDS:
+        # Ids past every id of the table and of the batch, chosen here: a bulk insert of rows
+        # with ids does not advance PostgreSQL's sequence, so ids it picked could collide with
+        # the ones just inserted. The sequence is reset past them after the import (verify).
+        top = manager.aggregate(top=models.Max("pk"))["top"] or 0
+        top = max([top, *(obj.pk for obj in new.values() if obj.pk is not None)])
+        for number, obj in enumerate(moved, 1):
+            obj.pk = top + number
+    else:
+        for obj in moved:
+            obj.pk = None  # let the database pick one
     manager.bulk_create(list(new.values()))
     for key, obj in new.items():
         if obj.pk is None:  # a backend that does not return the ids of bulk inserts

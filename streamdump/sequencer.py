@@ -39,7 +39,9 @@ in one of two shapes, by whether the target's DDL is transactional (features.can
   If anything fails in between, the journal puts the target back exactly (tables migrate
   created dropped, tables it changed made again, every row and the migration history); after
   a kill, the next run finds the journal, refuses and names `loadstream --recover`, which
-  does the same.
+  does the same. Plugin apps older in the dump than their code (decided after step 9, the plan
+  being a generator): 10 to 12 commit, the plugins are migrated forward, then the journal is
+  deleted.
 
 Where the transaction rolls DDL back (features.can_rollback_ddl: PostgreSQL, whose imports
 always run as one transaction), the first load of each stretch of loading that a verify ends
@@ -52,6 +54,8 @@ A dump older than the target's code (upgrade.py): step 4 migrates the target to 
 state instead (forwards or backwards), sections are decoded with that state's historical
 models, and after verify the target is migrated forward ("migrate forward"), in the same one
 transaction; on MariaDB journaled, whatever the target's state (upgrade_journaled_plan).
+Plugin apps activated by the import are decided after step 9 (their migrations are unknown
+before): step 9 then migrates them to the dump's state, and the forward step moves them on.
 
 Any failure raises ImportFailed, from the original error, with the target's real state.
 Data flows stream -> reader -> phases (phase order) -> loaders (codecs, backends) -> target.
@@ -62,7 +66,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -88,7 +92,7 @@ from .selection import Selection, references_to
 from .startup import refuse_non_empty
 from .summary import ImportEvents, ImportSummary
 from .tables import EARLY_PHASES, PHASES, Table
-from .upgrade import Upgrade, migrate_forward, migrate_to, plan_upgrade
+from .upgrade import Upgrade, migrate_forward, migrate_to, plan_after_reload, plan_upgrade
 
 log = logging.getLogger("streamdump")
 
@@ -137,6 +141,7 @@ class Sequencer:
         self.ignore_missing = ignore_missing
         self.strict_migrations = strict_migrations
         self.upgrade: Upgrade | None = None  # a dump older than the code (upgrade.py)
+        self.installed: set[str] = set()  # the apps installed before the plugins' reload
         self.connection = connections[using]
         self.events = events or ImportEvents()
         self.selection = selection or Selection()
@@ -149,6 +154,12 @@ class Sequencer:
         self._postpone_asked = False  # asked since the last verify
         self.journaled = False  # a journal is committed: a failure must recover from it
         self.journal_made = False  # its tables were made: dropped after the import
+
+    @property
+    def may_upgrade(self) -> bool:
+        """Whether a dump older than the code is upgraded (not a fixture, not strict)."""
+        header = self.reader.header
+        return not self.strict_migrations and self.migrate and "fixture" not in header
 
     @property
     def transactional_ddl(self) -> bool:
@@ -167,7 +178,7 @@ class Sequencer:
             steps.append(Step("refusal", lambda: refuse_non_empty(*self._refusal_args())))
         return Stage(atomic=False, steps=steps)
 
-    def plan(self) -> list[Stage]:
+    def plan(self) -> Iterable[Stage]:
         """The stages for this target: one transaction, or journaled (see the module header)."""
         if self.transactional_ddl:
             return self.one_transaction_plan()
@@ -187,6 +198,7 @@ class Sequencer:
         forward = []
         if self.upgrade is not None:
             migrate = [Step("schema at the dump's state", self.schema_at_dump_state)]
+        if self.upgrade is not None or (self.map.deferred and self.may_upgrade):
             forward = [Step("migrate forward", self.migrate_forward)]
         if not self.transactional_ddl:
             stages.append(Stage(atomic=False, steps=migrate))
@@ -213,51 +225,60 @@ class Sequencer:
     def _journal_done(self) -> Step:
         return Step("journal done", lambda: journal.forget(self.connection))
 
-    def journaled_plan(self) -> list[Stage]:
-        """DDL commits and migrations are to run (the target's pending ones, plugins'): the
-        journal first, then migrate, then stages that commit one after the other; the last
-        commits with the journal's deletion."""
-        stages = self._journal_first()
-        if self.migrate:
-            stages.append(Stage(atomic=False, steps=[Step("migrate", self.migrate_target)]))
-        first = [self._clear_or_refuse(), *self._early_phases()]
-        last = [
+    def _remainder_steps(self) -> list[Step]:
+        return [
             Step("app check", self.app_check),
             Step("remainder", self.load_remainder),
             Step("verify", self.verify),
-            self._journal_done(),
         ]
+
+    def journaled_plan(self) -> Iterator[Stage]:
+        """DDL commits and migrations are to run (the target's pending ones, plugins'): the
+        journal first, then migrate, then stages that commit one after the other; the last
+        commits with the journal's deletion."""
+        yield from self._journal_first()
+        if self.migrate:
+            yield Stage(atomic=False, steps=[Step("migrate", self.migrate_target)])
+        first = [self._clear_or_refuse(), *self._early_phases()]
         if not self.map.deferred:
-            return [*stages, Stage(atomic=True, steps=[*first, *last])]
-        return [
-            *stages,
-            Stage(atomic=True, steps=[*first, self._verify_first_stage()]),
-            Stage(atomic=False, steps=self._plugin_steps()),
-            Stage(atomic=True, steps=last),
-        ]
+            yield Stage(
+                atomic=True, steps=[*first, *self._remainder_steps(), self._journal_done()]
+            )
+            return
+        yield Stage(atomic=True, steps=[*first, self._verify_first_stage()])
+        yield Stage(atomic=False, steps=self._plugin_steps())
+        # Decided once the plugins are migrated: plugin apps older in the dump than their code
+        # are migrated forward after the import, and that DDL commits on its own.
+        if self.upgrade is None:
+            yield Stage(atomic=True, steps=[*self._remainder_steps(), self._journal_done()])
+            return
+        yield Stage(atomic=True, steps=self._remainder_steps())
+        yield Stage(atomic=False, steps=[Step("migrate forward", self.migrate_forward)])
+        yield Stage(atomic=True, steps=[self._journal_done()])
 
     def upgrade_journaled_plan(self) -> list[Stage]:
         """A dump older than the code where DDL commits (MariaDB): the journal first (the
         target's schema, rows and migration history, whether never migrated or migrated
-        further), then the schema at the dump's state (forwards or backwards), the import, and
-        the migrations forward commit one after the other; the last stage deletes the journal.
+        further), then the schema at the dump's state (forwards or backwards), the import
+        (plugins activated and taken to the dump's state between its two stages), and the
+        migrations forward commit one after the other; the last stage deletes the journal.
         A failure puts the target back from the journal."""
+        early = [self._clear_or_refuse(), *self._early_phases()]
+        if self.map.deferred:
+            imports = [
+                Stage(atomic=True, steps=[*early, self._verify_first_stage()]),
+                Stage(atomic=False, steps=self._plugin_steps()),
+                Stage(atomic=True, steps=self._remainder_steps()),
+            ]
+        else:
+            imports = [Stage(atomic=True, steps=[*early, *self._remainder_steps()])]
         return [
             *self._journal_first(),
             Stage(
                 atomic=False,
                 steps=[Step("schema at the dump's state", self.schema_at_dump_state)],
             ),
-            Stage(
-                atomic=True,
-                steps=[
-                    self._clear_or_refuse(),
-                    *self._early_phases(),
-                    Step("app check", self.app_check),
-                    Step("remainder", self.load_remainder),
-                    Step("verify", self.verify),
-                ],
-            ),
+            *imports,
             Stage(atomic=False, steps=[Step("migrate forward", self.migrate_forward)]),
             Stage(atomic=True, steps=[self._journal_done()]),
         ]
@@ -272,7 +293,7 @@ class Sequencer:
         """Reload the plugins the dump's configuration activates, then migrate them."""
         return [
             Step("reload plugins", lambda: activate_plugins(self.config, self.using)),
-            Step("migrate plugins", self.migrate_target),
+            Step("migrate plugins", self.migrate_plugins),
         ]
 
     def _clear_or_refuse(self) -> Step:
@@ -422,6 +443,7 @@ class Sequencer:
     def preflight(self) -> None:
         """Refuse, before anything is written, a stream that does not fit the target."""
         self.upgrade = self.plan_upgrade()
+        self.installed = {app_config.label for app_config in apps.get_app_configs()}
         only = self._select() if self.selection.partial else None
         self.map = map_sections(
             self.reader.header,
@@ -432,15 +454,6 @@ class Sequencer:
             check_migrations=self.upgrade is None,
             get_model=self.upgrade.get_model if self.upgrade else apps.get_model,
         )
-        if self.upgrade is not None and self.map.deferred:
-            raise SchemaMismatch(
-                [
-                    f"the dump is older than the target's code, and its plugin apps "
-                    f"({', '.join(self.map.deferred)}) are activated during the import: "
-                    "streamdump does not yet upgrade such a dump; import it with the code of "
-                    "its own release, then migrate"
-                ]
-            )
         if self.map.problems:
             raise SchemaMismatch(self.map.problems)
         if self.map.skipped:
@@ -469,7 +482,7 @@ class Sequencer:
         state, a fixture, --strict-migrations, no migrate, or other differences (refused by
         map_sections as before)."""
         header = self.reader.header
-        if self.strict_migrations or not self.migrate or "fixture" in header:
+        if not self.may_upgrade:
             return None
         installed = {app_config.label for app_config in apps.get_app_configs()}
         problems = migration_problems(header, installed)
@@ -490,9 +503,22 @@ class Sequencer:
         log.info("schema at the dump's state: %d migrations", count)
         log.info("import")
 
+    def migrate_plugins(self) -> None:
+        """Migrate the plugin apps just activated: to the dump's state when the dump is older
+        than the code (theirs or the others'), else up to date."""
+        if self.may_upgrade:
+            activated = {c.label for c in apps.get_app_configs()} - self.installed
+            self.upgrade = plan_after_reload(self.connection, self.reader.header, activated)
+        if self.upgrade is None:
+            self.migrate_target()
+            return
+        count = migrate_to(self.connection, self.upgrade.nodes, "plugins at the dump's state")
+        log.info("plugins at the dump's state: %d migrations", count)
+
     def migrate_forward(self) -> None:
         """After the import at the dump's state, the code's migrations on the imported rows."""
-        migrate_forward(self.connection)
+        if self.upgrade is not None:  # else the plugins' dump was at their code's state
+            migrate_forward(self.connection)
 
     def phase_of(self, label: str) -> str:
         """The phase a section is imported in: the target's, for models it has (the dump's,
@@ -515,6 +541,8 @@ class Sequencer:
             allow_deferred=False,
             ignore_missing=self.ignore_missing,
             only=set(self.map.deferred),
+            check_migrations=self.upgrade is None,  # else checked by plan_after_reload
+            get_model=self.upgrade.get_model if self.upgrade else apps.get_model,
         )
         if found.problems:
             raise SchemaMismatch(

@@ -7,6 +7,10 @@ target, backwards from one migrated further), its sections are checked and decod
 historical models of that state, then the target is migrated forward, so that the
 application's own data migrations run on the imported rows as an in-place upgrade would.
 
+Plugin apps that the dump's plugin configuration activates during the import are decided
+after they are activated (their migrations are unknown before): plan_after_reload takes them to
+the dump's state too, and migrate_forward then moves them on with everything else.
+
 The sequencer runs all of it in its one transaction where DDL is transactional (PostgreSQL,
 SQLite); elsewhere (MariaDB) journaled: the journal records every table's definition and rows
 before the first migration, so a failure puts a migrated target's schema back too.
@@ -24,10 +28,11 @@ from django.core.management.sql import emit_post_migrate_signal, emit_pre_migrat
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.recorder import MigrationRecorder
 
 from .backends import backend_for
 from .errors import SchemaMismatch, StreamdumpError
-from .migrationstate import Key, dump_state_nodes
+from .migrationstate import Key, dump_state_nodes, is_older_only, migration_problems
 
 log = logging.getLogger("streamdump")
 
@@ -64,9 +69,7 @@ def plan_upgrade(
     graph = executor.loader.graph
     nodes = dump_state_nodes(header, app_labels)
     problems = [
-        f"the dump's state {_label(key)} is inside a squashed migration that this target "
-        "applies whole (migrate it to the squash's own state first, or use a never-migrated "
-        "database)"
+        _inside_squash(key, executor.loader.replacements)
         for key in nodes
         if key[1] is not None and key not in graph.nodes
     ]
@@ -89,6 +92,57 @@ def plan_upgrade(
     upgrade = Upgrade(nodes, changing)
     upgrade.historical = executor.loader.project_state(state_nodes, at_end=True).apps
     return upgrade
+
+
+def plan_after_reload(
+    connection: BaseDatabaseWrapper, header: dict[str, Any], activated: set[str]
+) -> Upgrade | None:
+    """After the plugin apps `activated` were installed: the upgrade for every installed app
+    when the dump is older than the code of any (None: the dump is at the code's state).
+
+    Other differences (a plugin of newer code in the dump) raise SchemaMismatch naming them, as
+    plan_upgrade's refusals do. Where DDL commits (MariaDB), a plugin app that the target
+    already has migrations of is refused: its schema could not be put back after a failure.
+    """
+    installed = {app_config.label for app_config in apps.get_app_configs()}
+    problems = migration_problems(header, installed)
+    if not problems:
+        return None
+    if not is_older_only(problems):
+        raise SchemaMismatch(problems)
+    if not connection.features.can_rollback_ddl:
+        applied = MigrationRecorder(connection).applied_migrations()
+        already = sorted(_label(key) for key in applied if key[0] in activated)
+        if already:
+            raise SchemaMismatch(
+                [
+                    *problems,
+                    f"on {connection.display_name} (DDL commits) streamdump upgrades the dump's "
+                    f"plugin apps only where the target has none of their migrations, and it "
+                    f"has {', '.join(already)}: use a new, empty database",
+                ]
+            )
+    upgrade = plan_upgrade(connection, header, installed)
+    log.info(
+        "the dump is older than the code of its plugin apps too: importing at its state (%s), "
+        "then migrating forward",
+        ", ".join(f"{a}.{n or 'zero'}" for a, n in upgrade.nodes if a in upgrade.changing),
+    )
+    return upgrade
+
+
+def _inside_squash(key: Key, replacements: dict[Key, Any]) -> str:
+    """The refusal of a dump's state that Django's graph for this target does not hold."""
+    squash = next((k for k, m in replacements.items() if key in map(tuple, m.replaces)), None)
+    if squash is None:  # not expected: the target's code knows every migration of the dump
+        return f"the dump's state {_label(key)} is not in this target's migration graph"
+    replaced = ", ".join(_label(tuple(k)) for k in replacements[squash].replaces)
+    return (
+        f"the dump's state {_label(key)} is inside the squashed migration {_label(squash)} "
+        f"(which replaces {replaced}), and this target's code applies that squash whole: "
+        "Django cannot migrate to a point inside it; import the dump with the code of its own "
+        "release, then migrate"
+    )
 
 
 def migrate_to(connection: BaseDatabaseWrapper, targets: list[Key], what: str) -> int:

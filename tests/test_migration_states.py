@@ -196,3 +196,47 @@ def test_an_empty_dump_is_older_than_every_migration():
         f"migration squashing.{SQUASH} exists in the target but is not applied in the dump "
         "(the dump is older than the target's code)"
     ]
+
+
+@pytest.mark.parametrize("target", ["never migrated", "freshly migrated"])
+def test_a_dump_whose_state_is_inside_a_squash_is_refused_before_any_write(
+    sqlite_template, tmp_path, target
+):
+    """The dump applied two of the three migrations the target's code squashes; Django's graph
+    for the target holds the squash whole (applied in full, or not at all), so there is no
+    point inside it to import at. Refused before anything is written, naming the migrations."""
+    source = squash_env("originals", migrated_sqlite(sqlite_template, tmp_path / "source.sqlite3"))
+    manage("migrate", "-v0", env=source)
+    manage("migrate", "-v0", "squashing", "0002_gadget_size", env=source)
+    dump = tmp_path / "dump.ndjson.zst"
+    # Its rows are left out: the models are at 0003's state, and the refusal comes first anyway.
+    manage("dumpstream", "-e", "squashing", "-o", str(dump), env=source)
+    path = tmp_path / "target.sqlite3"
+    env = squash_env("newer", path)
+    if target == "freshly migrated":
+        manage("migrate", "-v0", env=env)
+
+    def tables_and_history() -> tuple[set[str], list[tuple[str, str]]]:
+        if not path.exists():
+            return set(), []
+        with sqlite3.connect(path) as db:
+            tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+            rows = []
+            if "django_migrations" in tables:
+                rows = db.execute("SELECT app, name FROM django_migrations ORDER BY id").fetchall()
+        return tables, rows
+
+    before = tables_and_history()
+    result = manage("loadstream", "-v2", str(dump), env=env, check=False)
+    err = result.stderr.decode()
+    assert result.returncode != 0
+    assert (
+        f"the dump's state squashing.0002_gadget_size is inside the squashed migration "
+        f"squashing.{SQUASH} (which replaces squashing.0001_initial, squashing.0002_gadget_size, "
+        f"squashing.0003_gadget_colour), and this target's code applies that squash whole"
+    ) in err
+    assert "the database is unchanged" in err
+    assert "step journal check:" in err and "step preflight" not in err  # refused there
+    assert "Traceback" not in err
+    assert tables_and_history() == before
+    assert ("squashing_gadget" in before[0]) == (target == "freshly migrated")

@@ -9,6 +9,7 @@ that tests and the demo can point separate processes at separate databases:
 
 For tests, ``EXAMPLE_SQUASH`` = a variant of ``squashing/variants`` installs the squashing app
 with those migrations; ``EXAMPLE_RELEASE`` = 1 or 2 installs the upgrading app at that release;
+``EXAMPLE_SENSORS_RELEASE`` = 1 (default) or 2 picks the sensors plugin's release;
 ``EXAMPLE_STARTUP_WRITES`` = 1 makes the inventory app write a row at
 start-up (in ready()), and ``EXAMPLE_STARTUP_MODELS`` = comma-separated labels sets
 STREAMDUMP["STARTUP_MODELS"].
@@ -46,6 +47,11 @@ if _RELEASE:  # the upgrading app at release 1 or 2 (upgrading/__init__.py)
     MIGRATION_MODULES = {
         **globals().get("MIGRATION_MODULES", {}),
         "upgrading": f"upgrading.releases.r{_RELEASE}",
+    }
+if os.environ.get("EXAMPLE_SENSORS_RELEASE", "1") != "1":  # the sensors plugin's release 2
+    MIGRATION_MODULES = {
+        **globals().get("MIGRATION_MODULES", {}),
+        "sensors": "example_plugins.sensors.releases.r2",
     }
 # Plugin apps (example_plugins.*) are not listed here: plugins.registry.reload() adds the ones
 # whose PluginConfig row is active in the database, as manage.py does at start-up.

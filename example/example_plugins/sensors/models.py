@@ -1,6 +1,10 @@
 """Models of the sensors plugin; they exist only while the plugin is active."""
 
+import os
+
 from django.db import models
+
+RELEASE = os.environ.get("EXAMPLE_SENSORS_RELEASE", "1")
 
 
 class Sensor(models.Model):
@@ -12,6 +16,8 @@ class Sensor(models.Model):
     offset = models.DecimalField(max_digits=12, decimal_places=6)
     calibrated_at = models.DateTimeField(null=True)
     config = models.JSONField(default=dict)
+    if RELEASE == "2":
+        label = models.CharField(max_length=160, default="")  # filled by release 2's 0002
 
     def __str__(self) -> str:
         return self.serial
