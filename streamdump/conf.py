@@ -28,6 +28,7 @@ class Config:
     max_line_bytes: int = DEFAULT_MAX_LINE  # longer lines of an input are refused as read
     app_version: str | None = None
     portable_inserts: bool = False  # executemany everywhere instead of COPY / multi-row INSERT
+    mysql_load_data: str | bool = "auto"  # MariaDB: LOAD DATA LOCAL INFILE where allowed; on, off
 
 
 def get_config() -> Config:
