@@ -20,7 +20,13 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connections, transaction
 
 from streamdump.backends import backend_for, get_inserter
-from streamdump.backends.mysql_infile import PATH, InfileInserter, format_rows
+from streamdump.backends.mysql_infile import (
+    PATH,
+    InfileInserter,
+    Unsupported,
+    format_rows,
+    row_formatter,
+)
 from streamdump.digest import database_digests
 from streamdump.errors import ImportFailed
 from streamdump.exporter import export
@@ -310,6 +316,26 @@ def test_format_rows_is_load_datas_text_format():
     assert format_rows([[1, None, "", "a\tb\nc\\d\x00"], [True, 1.5, b"\xff\t", None]]) == (
         b"1\t\\N\t\ta\\tb\\nc\\\\d\\0\n1\t1.5\t\xff\\t\t\\N\n"
     )
+
+
+def test_the_compiled_formatter_gives_the_generic_text_for_any_mix_of_types():
+    """A column's values need not share the class of its first value: any other goes the
+    generic way, to the same text (bytes included, which make the batch bytes-wise)."""
+    values = [
+        1, True, None, 2.5, float("-0.0"), decimal.Decimal("-1E-3"), "a\\b", "plain", "", b"",
+        b"\xff\n", bytearray(b"\t"), datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
+        datetime.date(2024, 1, 2), datetime.time(1, 2), datetime.timedelta(seconds=-1),
+        uuid.UUID(int=5),
+    ]  # fmt: skip
+    for first in values:
+        rows = [[first, first], *[[v, w] for v in values for w in values]]
+        text_rows = [row for row in rows if not any(isinstance(v, bytes | bytearray) for v in row)]
+        assert format_rows(rows, row_formatter(rows)) == format_rows(rows)
+        assert format_rows(text_rows, row_formatter(rows)) == format_rows(text_rows)
+    with pytest.raises(Unsupported):
+        format_rows([[Color.RED]], row_formatter([[1]]))
+    with pytest.raises(Unsupported):
+        format_rows([[float("nan")]], row_formatter([[1.5]]))
 
 
 # --- duplicates ------------------------------------------------------------------------------
