@@ -24,6 +24,7 @@ from streamdump.backends.mysql_infile import (
     PATH,
     InfileInserter,
     Unsupported,
+    field_text,
     format_rows,
     row_formatter,
 )
@@ -437,3 +438,33 @@ def test_a_server_refusing_local_infile_falls_back(generated_dump):
     assert summary.paths["inventory.Part"] == (
         f"{INSERT} ({PATH} not used: the server does not allow it (local_infile is OFF))"
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12345678-1234-5678-1234-567812345678",
+        "12345678-1234-5678-1234-56781234567A",
+        "{12345678-1234-5678-1234-567812345678}",
+        "12345678123456781234567812345678",
+    ],
+)
+def test_native_uuid_shortcut_sends_what_the_field_sends(text):
+    """MariaDB's uuid type: the canonical text passes as it is; the driver's literal (what
+    both insert paths store) is the one of the field's own value."""
+    from django.db import models
+
+    from streamdump.codecs import decoder
+
+    with migrated_database("mysql") as alias:
+        connection = connections[alias]
+        field = models.UUIDField()
+        field.set_attributes_from_name("u")
+        backend = backend_for(connection)
+        fast = decoder("uuid", field, backend)(text)
+        expected = field.get_db_prep_save(
+            decoder("uuid", field, backend, prep=False)(text), connection
+        )
+        connection.ensure_connection()
+        assert connection.connection.literal(fast) == connection.connection.literal(expected)
+        assert field_text(fast) == field_text(expected)

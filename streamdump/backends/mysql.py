@@ -19,8 +19,10 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from django.db import models
+
 from ..errors import DanglingReference, StreamdumpError
-from .base import Inserter
+from .base import _CANONICAL_UUID, Fn, Inserter
 from .mysql_infile import PATH as INFILE_PATH
 from .mysql_infile import InfileInserter
 from .naive import NaiveBackend
@@ -117,6 +119,22 @@ class MySQLBackend(NaiveBackend):
         # whether InnoDB's bulk load may check uniqueness itself: asked once per connection.
         self._infile: dict[str, str] = {}
         self._relax_unique: bool | None = None
+
+    def prep_shortcut(self, name: str, field: models.Field, parse: Fn) -> Fn | None:
+        if (
+            name == "uuid"
+            and type(field) is models.UUIDField
+            and self.connection.features.has_native_uuid_field
+        ):
+            # MariaDB's uuid type (10.7+): the driver sends a UUID as str(UUID), the canonical
+            # text, which is what the stream holds: kept as it is, parsed only if not canonical.
+            def dec_uuid_text(v: Any) -> Any:
+                if v.__class__ is str and _CANONICAL_UUID(v):
+                    return v
+                return str(parse(v))
+
+            return dec_uuid_text
+        return super().prep_shortcut(name, field, parse)
 
     def begin_snapshot(self, cursor: Any) -> None:
         # InnoDB takes the read view at START TRANSACTION WITH CONSISTENT SNAPSHOT. Django's
