@@ -468,3 +468,32 @@ def test_native_uuid_shortcut_sends_what_the_field_sends(text):
         connection.ensure_connection()
         assert connection.connection.literal(fast) == connection.connection.literal(expected)
         assert field_text(fast) == field_text(expected)
+
+
+@pytest.mark.parametrize("mode", ["on", "off"])
+def test_a_dangling_foreign_key_is_found_before_commit_naming_the_row(
+    generated_dump, monkeypatch, mode
+):
+    """Foreign-key checks are off while loading: the set-wise check before commit finds the
+    key that points nowhere and names a row that holds it."""
+    rows: list = []
+
+    def mutate(section, obj):
+        if section == "inventory.StockItem" and isinstance(obj, list) and len(rows) < 2:
+            rows.append(obj[0])
+            obj[1] = 10**9  # part_id
+        return obj
+
+    monkeypatch.setenv("STREAMDUMP_MYSQL_LOAD_DATA", mode)
+    with migrated_database("mysql") as alias:
+        before = database_digests(alias)
+        with pytest.raises(ImportFailed) as failed:
+            load(io.BytesIO(rewrite(generated_dump, mutate)), using=alias)
+        assert failed.value.target_state == ImportFailed.UNCHANGED
+        assert database_digests(alias) == before
+    message = str(failed.value)
+    assert (
+        "the imported rows break a foreign key: the row in table 'inventory_stockitem' " in message
+    )
+    assert any(f"with primary key {pk} has part_id = 1000000000, which is not in inventory_part.id"
+               in message for pk in rows), message  # fmt: skip
