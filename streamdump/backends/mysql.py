@@ -121,6 +121,7 @@ class MySQLBackend(NaiveBackend):
         self._relax_unique: bool | None = None
 
     def prep_shortcut(self, name: str, field: models.Field, parse: Fn) -> Fn | None:
+        """The base class's shortcuts, and UUIDs as their text for MariaDB's uuid type."""
         if (
             name == "uuid"
             and type(field) is models.UUIDField
