@@ -33,6 +33,7 @@ class Config:
     # 5 ms even on an empty table, and saves about 6.7 µs of server time per row
     # (docs/PERFORMANCE.md): at 10,000 rows a table gains about 2.5 times what its rebuild costs.
     rebuild_min_rows: int | None = 10_000
+    mysql_load_data: str | bool = "auto"  # MariaDB: LOAD DATA LOCAL INFILE where allowed; on, off
 
 
 def get_config() -> Config:

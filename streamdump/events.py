@@ -7,9 +7,11 @@ line (the commands' `--events PATH|-`). Events, in order:
     start        command, rows, tables (totals from the database or the dump's header)
     step_start   step
     step_end     step, seconds
-    section      model, rows, bytes (compressed, export only; null on import), seconds
+    section      model, rows, bytes (compressed, export only; null on import), seconds,
+                 path (import only: the insert path, summary.ImportSummary.paths)
     warning      message (every warning the streamdump logger records)
-    summary      rows, tables, bytes, seconds, steps {name: seconds}
+    summary      rows, tables, bytes, seconds, steps {name: seconds},
+                 paths (import only: {insert path: tables})
     error        kind, message, section, row, column (when known), exit_code,
                  target_state (import only: unchanged, restored, recovery needed)
 
@@ -62,16 +64,26 @@ class Events:
     def step_end(self, step: str, seconds: float) -> None:
         self.emit("step_end", step=step, seconds=round(seconds, 4))
 
-    def section(self, model: str, rows: int, size: int | None, seconds: float) -> None:
-        self.emit("section", model=model, rows=rows, bytes=size, seconds=round(seconds, 4))
+    def section(
+        self, model: str, rows: int, size: int | None, seconds: float, path: str | None = None
+    ) -> None:
+        extra = {} if path is None else {"path": path}
+        self.emit("section", model=model, rows=rows, bytes=size, seconds=round(seconds, 4), **extra)
 
     def summary(
-        self, rows: int, tables: int, size: int | None, seconds: float, steps: dict[str, float]
+        self,
+        rows: int,
+        tables: int,
+        size: int | None,
+        seconds: float,
+        steps: dict[str, float],
+        paths: dict[str, int] | None = None,
     ) -> None:
         rounded = {name: round(value, 4) for name, value in steps.items()}
+        extra = {} if paths is None else {"paths": paths}
         self.emit(
             "summary", rows=rows, tables=tables, bytes=size, seconds=round(seconds, 4),
-            steps=rounded,
+            steps=rounded, **extra,
         )  # fmt: skip
 
     def error(self, error: BaseException) -> None:

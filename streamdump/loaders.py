@@ -20,7 +20,7 @@ from typing import Any
 from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .backends import Backend, backend_for, get_inserter
+from .backends import Backend, StreamingInserter, backend_for, get_inserter, insert_path
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
@@ -41,6 +41,7 @@ class LoadContext:
 
     connection: BaseDatabaseWrapper
     portable_inserts: bool = False
+    load_data: str | bool = "auto"  # STREAMDUMP["MYSQL_LOAD_DATA"]
     # Per regenerated model label: natural key -> the target's primary key.
     pks_by_key: dict[str, dict[tuple[Any, ...], Any]] = field(default_factory=dict)
     # Other models a stream refers to by natural key (made from a fixture): resolved in batches.
@@ -127,19 +128,30 @@ class SectionLoader:
     def load(self, on_rows: Callable[[int], None]) -> Loaded:
         """Load every batch of the section; `on_rows` hears of each batch as it is done."""
         section, loaded = self.section, Loaded(added=0 if self.merges else None)
-        for first, rows in section.batches():
-            if self.batched:
-                self.resolve_natural(rows)
-            values = self._decode_rows(rows, first)
+        try:
+            for first, rows in section.batches():
+                if self.batched:
+                    self.resolve_natural(rows)
+                values = self._decode_rows(rows, first)
+                try:
+                    self.write(rows, values, loaded)
+                except (DatabaseError, OverflowError) as exc:  # OverflowError: sqlite3's ints
+                    raise StreamdumpError(
+                        f"the database refused rows {first}-{first + len(rows) - 1} of section "
+                        f"{section.model} (table {self.table.db_table}): {exc}"
+                    ) from exc
+                finally:
+                    on_rows(len(rows))
             try:
-                self.write(rows, values, loaded)
-            except (DatabaseError, OverflowError) as exc:  # OverflowError: sqlite3's ints
+                self.finish(loaded)
+            except DatabaseError as exc:
                 raise StreamdumpError(
-                    f"the database refused rows {first}-{first + len(rows) - 1} of section "
-                    f"{section.model} (table {self.table.db_table}): {exc}"
+                    f"the database refused rows of section {section.model} (table "
+                    f"{self.table.db_table}): {exc}"
                 ) from exc
-            finally:
-                on_rows(len(rows))
+        except BaseException:
+            self.abort()
+            raise
         if loaded.rows != section.rows:
             raise StreamdumpError(
                 f"section {section.model}: wrote {loaded.rows} rows, the dump holds {section.rows}"
@@ -149,6 +161,12 @@ class SectionLoader:
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
         """Write one batch: `rows` as the stream has them, `values` decoded."""
         raise NotImplementedError
+
+    def finish(self, loaded: Loaded) -> None:
+        """After the last batch: end what spans the section (a statement); say which path."""
+
+    def abort(self) -> None:
+        """After a failure: end what spans the section, without raising."""
 
     def _decode_rows(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
         decode = self.decode
@@ -172,21 +190,38 @@ class SectionLoader:
 class InsertLoader(SectionLoader):
     """Inserts the rows as they are, ids included."""
 
+    # Nothing but the inserter uses the connection between batches (unless natural keys are
+    # looked up batch by batch): the section may go in as one statement.
+    leaves_connection = True
+
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         super().__init__(table, section, context)
+        whole = self.leaves_connection and not self.batched
         self.inserter = get_inserter(
             context.connection,
             table.db_table,
             [f.column for f in self.fields],
             portable=context.portable_inserts,
+            section_mode=str(context.load_data) if whole else None,
         )
 
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
         loaded.rows += self.inserter.insert(values)
 
+    def finish(self, loaded: Loaded) -> None:
+        if isinstance(self.inserter, StreamingInserter):
+            self.inserter.finish()
+        loaded.path = insert_path(self.inserter)
+
+    def abort(self) -> None:
+        if isinstance(self.inserter, StreamingInserter):
+            self.inserter.abort()
+
 
 class ReplaceLoader(InsertLoader):
     """Inserts the rows after deleting the target's rows that share a key with them."""
+
+    leaves_connection = False  # deletes between batches
 
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         super().__init__(table, section, context)
@@ -226,6 +261,9 @@ class MergeLoader(SectionLoader):
         added = merge_rows(model, batch, index, using)
         loaded.added = (loaded.added or 0) + added
         loaded.rows += len(values)
+
+    def finish(self, loaded: Loaded) -> None:
+        loaded.path = "merged by natural key"
 
 
 def loader_for(

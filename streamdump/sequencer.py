@@ -146,7 +146,9 @@ class Sequencer:
         self.events = events or ImportEvents()
         self.selection = selection or Selection()
         self.unselected: set[str] = set()  # sections left out of a partial import
-        self.context = LoadContext(self.connection, self.config.portable_inserts)
+        self.context = LoadContext(
+            self.connection, self.config.portable_inserts, self.config.mysql_load_data
+        )
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)
         self._loaded: list[Table] = []  # since the last verify: checked and reset there

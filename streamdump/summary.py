@@ -27,6 +27,9 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)  # e.g. a fixture from another version
     steps: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    # The insert path each section went in by (LOAD DATA LOCAL INFILE, COPY, multi-row INSERT,
+    # executemany, merged by natural key), with why a faster one was not used, if it was not.
+    paths: dict[str, str] = field(default_factory=dict)
     # Media files placed in the target's storage, their bytes, and those it already had.
     media_files: int = 0
     media_bytes: int = 0
@@ -36,6 +39,13 @@ class ImportSummary:
     def total_rows(self) -> int:
         return sum(self.rows.values())
 
+    def tables_by_path(self) -> dict[str, int]:
+        """How many sections went in by each insert path."""
+        counts: dict[str, int] = {}
+        for path in self.paths.values():
+            counts[path] = counts.get(path, 0) + 1
+        return counts
+
 
 @dataclass
 class Loaded:
@@ -44,6 +54,7 @@ class Loaded:
     rows: int = 0
     added: int | None = None  # merged by natural key: rows the target did not have
     replaced: int = 0  # start-up rows of the target that made way for the dump's
+    path: str | None = None  # the insert path (summary.paths)
 
 
 class _NoBar:
@@ -82,9 +93,11 @@ class ImportEvents:
     def section_done(
         self, label: str, loaded: Loaded, seconds: float, size: int | None = None
     ) -> None:
-        log.debug("%s: %d rows in %.2fs", label, loaded.rows, seconds)
-        self.events.section(label, loaded.rows, size, seconds)
+        log.debug("%s: %d rows in %.2fs (%s)", label, loaded.rows, seconds, loaded.path)
+        self.events.section(label, loaded.rows, size, seconds, path=loaded.path)
         self.summary.rows[label] = loaded.rows
+        if loaded.path is not None:
+            self.summary.paths[label] = loaded.path
         if loaded.added is not None:
             self.summary.natural_added[label] = loaded.added
         if loaded.replaced:
@@ -100,6 +113,10 @@ class ImportEvents:
 
     def finished(self) -> None:
         summary = self.summary
+        paths = summary.tables_by_path()
+        for path, tables in paths.items():
+            log.info("insert path: %s for %d tables", path, tables)
         self.events.summary(
-            summary.total_rows, len(summary.rows), None, summary.seconds, dict(summary.steps)
-        )
+            summary.total_rows, len(summary.rows), None, summary.seconds, dict(summary.steps),
+            paths=paths,
+        )  # fmt: skip

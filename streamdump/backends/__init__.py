@@ -6,7 +6,8 @@ and MariaDB share) subclass it and implement only what they speed up or change. 
 for a database goes into its module; a new database gets the portable path until it has one.
 
 ``STREAMDUMP_PORTABLE_INSERTS=1`` (or ``STREAMDUMP["PORTABLE_INSERTS"]``) makes every database
-insert with the portable executemany path, to compare the two.
+insert with the portable executemany path, to compare the two. ``STREAMDUMP_MYSQL_LOAD_DATA``
+(or ``STREAMDUMP["MYSQL_LOAD_DATA"]``: auto, on, off) chooses MariaDB's path (mysql.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
-from .base import Backend, Inserter, PortableInserter, Postponed
+from .base import Backend, Inserter, PortableInserter, Postponed, StreamingInserter, insert_path
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
@@ -42,12 +43,30 @@ def backend_for(connection: BaseDatabaseWrapper) -> Backend:
 
 
 def get_inserter(
-    connection: BaseDatabaseWrapper, table: str, columns: list[str], portable: bool = False
+    connection: BaseDatabaseWrapper,
+    table: str,
+    columns: list[str],
+    portable: bool = False,
+    *,
+    section_mode: str | None = None,
 ) -> Inserter:
-    """The fastest insert path of the connection's vendor, or the portable one on request."""
+    """The fastest insert path of the connection's vendor, or the portable one on request.
+
+    A loader that leaves the connection to the inserter from its first batch to the end of
+    its section gives `section_mode` (STREAMDUMP["MYSQL_LOAD_DATA"]): the path may then be a
+    StreamingInserter, one statement for the whole section.
+    """
     if portable or os.environ.get("STREAMDUMP_PORTABLE_INSERTS", "") not in ("", "0"):
         return PortableInserter(connection, table, columns)
-    return backend_for(connection).inserter(table, columns)
+    backend = backend_for(connection)
+    if section_mode is not None:
+        inserter = backend.section_inserter(table, columns, section_mode)
+        if inserter is not None:
+            return inserter
+    return backend.inserter(table, columns)
 
 
-__all__ = ["Backend", "Inserter", "PortableInserter", "Postponed", "backend_for", "get_inserter"]
+__all__ = [
+    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "backend_for",
+    "get_inserter", "insert_path",
+]  # fmt: skip

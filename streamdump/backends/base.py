@@ -22,7 +22,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from django.db import DatabaseError, models
 
@@ -52,8 +52,30 @@ class Postponed(Protocol):
         ...
 
 
+@runtime_checkable
+class StreamingInserter(Inserter, Protocol):
+    """An inserter whose rows go into one statement that runs across the section's batches:
+    the section ends with finish() (which raises what the statement refused) or, after a
+    failure elsewhere, abort(). In between, nothing else may use the connection."""
+
+    def finish(self) -> None:
+        """End the statement; raise DatabaseError if it did not store every row as sent."""
+        ...
+
+    def abort(self) -> None:
+        """End the statement after another error, without raising its own."""
+        ...
+
+
+def insert_path(inserter: Inserter) -> str:
+    """What the summary calls an inserter's path (its `path`, else its class name)."""
+    return str(getattr(inserter, "path", type(inserter).__name__))
+
+
 class PortableInserter:
     """INSERT ... VALUES (%s, ...) through the DB-API's executemany; works everywhere."""
+
+    path = "executemany"
 
     def __init__(self, connection: BaseDatabaseWrapper, table: str, columns: list[str]) -> None:
         qn = connection.ops.quote_name
@@ -184,6 +206,12 @@ class Backend:
         """The fastest insert path this connection has; here, executemany."""
         return PortableInserter(self.connection, table, columns)
 
+    def section_inserter(self, table: str, columns: list[str], mode: str) -> Inserter | None:
+        """The insert path for a loader that leaves the connection to the inserter for a whole
+        section (it may be a StreamingInserter), or None: the same as inserter(). `mode` is
+        STREAMDUMP["MYSQL_LOAD_DATA"]: "auto", "on" or "off"."""
+        return None
+
     def after_flush(self) -> None:
         """Undo what Django's sql_flush statements changed in the session; here, nothing."""
 
@@ -242,4 +270,6 @@ def _decimal_prep(field: Any, connection: BaseDatabaseWrapper, parse: Fn) -> Fn:
     return dec_decimal
 
 
-__all__ = ["Backend", "Inserter", "PortableInserter", "Postponed"]
+__all__ = [
+    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "insert_path",
+]  # fmt: skip

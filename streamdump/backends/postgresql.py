@@ -143,6 +143,8 @@ class PostponedSchema:
 class CopyInserter:
     """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy`` and ``Copy.write_row``."""
 
+    path = "COPY"
+
     def __init__(self, connection: BaseDatabaseWrapper, table: str, columns: list[str]) -> None:
         qn = connection.ops.quote_name
         self.connection = connection

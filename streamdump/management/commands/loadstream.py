@@ -159,6 +159,13 @@ class Command(DatabaseCommand):
             f"{grouped(len(summary.rows), 'table')} in {summary.seconds:.1f}s: "
             f"{steps_line(summary.steps, every=verbosity > 1)}."
         )
+        paths = summary.tables_by_path()
+        if paths:
+            self.say(
+                "Inserted with "
+                + "; ".join(f"{path}: {grouped(n, 'table')}" for path, n in paths.items())
+                + "."
+            )
         if summary.media_files or summary.media_unchanged:
             self.stderr.write(
                 f"Media: {summary.media_files} files placed ({summary.media_bytes} bytes), "
@@ -173,4 +180,6 @@ class Command(DatabaseCommand):
         if verbosity > 1:
             width = max((len(label) for label in summary.rows), default=0)
             for label, count in summary.rows.items():
-                self.say(f"  {label:<{width}} {grouped(count):>12} rows")
+                path = summary.paths.get(label)
+                line = f"  {label:<{width}} {grouped(count):>12} rows"
+                self.say(f"{line}  ({path})" if path else line)
