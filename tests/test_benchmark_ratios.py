@@ -1,6 +1,12 @@
 """benchmarks/ratios.py: every ratio divides the one measure, pytest-benchmark's wall time."""
 
+import pytest
+
 from benchmarks import ratios
+
+# Its subject does not depend on Django's version (arithmetic on results): `make compat` leaves
+# it out, it runs in the main venv.
+pytestmark = pytest.mark.version_independent
 
 
 def _result(backend, rows, tool, operation, wall, command=None):
