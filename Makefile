@@ -93,18 +93,20 @@ lint: $(STAMP)
 # every ratio, the gate and docs/BENCHMARKS.md use.
 BENCH_FLAGS = --benchmark-columns=min --benchmark-sort=name --benchmark-group-by=group
 
-# Every scale (10k, 100k, 1M rows; dumpdata/loaddata up to 100k), then docs/BENCHMARKS.md and its plot.
+# Every scale (10k, 100k, 1M rows; dumpdata/loaddata up to 100k) of both schemas (inventory and
+# textheavy: STREAMDUMP_BENCH_SCHEMAS), then docs/BENCHMARKS.md and its plots. Optional, off by
+# default: STREAMDUMP_BENCH_LARGE=10000000 adds 10M rows on SQLite and PostgreSQL.
 bench: $(STAMP) services
 	STREAMDUMP_BENCH_RESULTS=.benchmarks/results.json \
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider $(BENCH_FLAGS)
 	$(PY) -m benchmarks.report .benchmarks/results.json docs/BENCHMARKS.md
 
-# A small scale (3,000 rows), in CI: every tool, every backend and every digest check
+# A small scale (2,000 rows of each schema), in CI: every tool, every backend and every digest check
 # of `make bench`, to keep the suite working. It fails when an import is not identical by digest, or
 # when streamdump's import is not faster than loaddata at all; never on a timing target (those are
 # reported by `make bench` in docs/BENCHMARKS.md), so a busy machine cannot fail it.
 bench-quick: $(STAMP) services
-	STREAMDUMP_BENCH_SCALES=3000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
+	STREAMDUMP_BENCH_SCALES=2000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider $(BENCH_FLAGS)
 
 clean:
