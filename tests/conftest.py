@@ -21,10 +21,12 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def source(sqlite_template, tmp_path_factory):
-    """A SQLite example database filled by the generator (4,000 rows), and its digests."""
+    """A SQLite example database filled by the generator (4,000 inventory rows, 300 of the
+    benchmarks' textheavy schema: every table holds rows), and its digests."""
     path = migrated_sqlite(sqlite_template, tmp_path_factory.mktemp("src") / "source.sqlite3")
     env = example_env("sqlite", path)
     manage("generate", "--rows", "4000", env=env)
+    manage("generate", "--schema", "textheavy", "--rows", "300", env=env)
     return env, digests(env)
 
 
