@@ -59,12 +59,16 @@ $(COMPAT61)/.installed: pyproject.toml $(STAMP)
 	$(COMPAT61)/bin/pip install --quiet -e '.[test,postgres,mysql]' 'django>=6.1,<6.2'
 	touch $@
 
-# The whole test suite on Django 4.2 LTS and on Django 6.1, but for the long stress runs (fuzzing,
-# kill loops), which `make test` runs once, in the main venv.
+# The whole test suite on Django 4.2 LTS and on Django 6.1, but for what `make test` runs once, in
+# the main venv: the long stress runs (fuzzing, kill loops; marker `stress`) and the tests whose
+# subject does not depend on Django's version (marker `version_independent`: output paths and
+# signals, test_output.py; the terminal, test_terminal.py; hostile input bytes, test_input.py;
+# the benchmarks' arithmetic, test_benchmark_ratios.py).
+COMPAT_MARKS := not stress and not version_independent
 compat: $(COMPAT42)/.installed services
-	$(COMPAT42)/bin/python -m pytest -q -p no:cacheprovider -m "not stress"
+	$(COMPAT42)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)"
 	@if [ -n "$(PYTHON312)" ]; then \
-		$(MAKE) $(COMPAT61)/.installed && $(COMPAT61)/bin/python -m pytest -q -p no:cacheprovider -m "not stress"; \
+		$(MAKE) $(COMPAT61)/.installed && $(COMPAT61)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)"; \
 	else \
 		echo "NOTE: no Python 3.12 on this machine: Django 6 compatibility was not tested"; \
 	fi
@@ -89,17 +93,20 @@ lint: $(STAMP)
 # every ratio, the gate and docs/BENCHMARKS.md use.
 BENCH_FLAGS = --benchmark-columns=min --benchmark-sort=name --benchmark-group-by=group
 
-# Every scale (10k, 100k, 1M rows; dumpdata/loaddata up to 100k), then docs/BENCHMARKS.md and its plot.
+# Every scale (10k, 100k, 1M rows; dumpdata/loaddata up to 100k) of both schemas (inventory and
+# textheavy: STREAMDUMP_BENCH_SCHEMAS), then docs/BENCHMARKS.md and its plots. Optional, off by
+# default: STREAMDUMP_BENCH_LARGE=10000000 adds 10M rows on SQLite and PostgreSQL.
 bench: $(STAMP) services
 	STREAMDUMP_BENCH_RESULTS=.benchmarks/results.json \
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider $(BENCH_FLAGS)
 	$(PY) -m benchmarks.report .benchmarks/results.json docs/BENCHMARKS.md
 
-# The smallest scale (10k rows), in CI: keeps the suite working. It fails when an import is not identical
-# by digest, or when streamdump's import is not faster than loaddata at all; never on a timing target
-# (those are reported by `make bench` in docs/BENCHMARKS.md), so a busy machine cannot fail it.
+# A small scale (2,000 rows of each schema), in CI: every tool, every backend and every digest check
+# of `make bench`, to keep the suite working. It fails when an import is not identical by digest, or
+# when streamdump's import is not faster than loaddata at all; never on a timing target (those are
+# reported by `make bench` in docs/BENCHMARKS.md), so a busy machine cannot fail it.
 bench-quick: $(STAMP) services
-	STREAMDUMP_BENCH_SCALES=10000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
+	STREAMDUMP_BENCH_SCALES=2000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider $(BENCH_FLAGS)
 
 clean:

@@ -1,7 +1,10 @@
-"""Fixtures for the benchmark suite: scales, backends, sources, dumps and the results file.
+"""Fixtures for the benchmark suite: scales, schemas, backends, sources, dumps and the results file.
 
 Environment:
 - STREAMDUMP_BENCH_SCALES: comma-separated row counts (default 10000,100000,1000000);
+- STREAMDUMP_BENCH_SCHEMAS: the schemas measured, inventory,textheavy by default (harness.SCHEMAS);
+- STREAMDUMP_BENCH_LARGE: an optional larger scale, off by default (e.g. 10000000), measured on
+  LARGE_BACKENDS only (SQLite and PostgreSQL, as issue 15 asks); dumpdata/loaddata skip it;
 - STREAMDUMP_BENCH_BACKENDS: sqlite,postgresql,mysql by default; unreachable servers are skipped;
 - STREAMDUMP_BENCH_DJANGO_MAX: largest scale at which dumpdata/loaddata run (default 100000);
 - STREAMDUMP_BENCH_RESULTS: where the measurements go (default .benchmarks/results.json),
@@ -23,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from . import ratios
-from .harness import BACKENDS, ROOT, SUFFIX, Backend, Result, export_proc, run
+from .harness import BACKENDS, ROOT, SCHEMAS, SUFFIX, Backend, Result, export_proc, run
 
 
 def _ints(name: str, default: str) -> list[int]:
@@ -31,6 +34,12 @@ def _ints(name: str, default: str) -> list[int]:
 
 
 SCALES = _ints("STREAMDUMP_BENCH_SCALES", "10000,100000,1000000")
+LARGE = _ints("STREAMDUMP_BENCH_LARGE", "")
+LARGE_BACKENDS = ("sqlite", "postgresql")
+SCHEMA_NAMES = os.environ.get("STREAMDUMP_BENCH_SCHEMAS", ",".join(SCHEMAS)).split(",")
+for _name in SCHEMA_NAMES:
+    if _name not in SCHEMAS:
+        raise pytest.UsageError(f"STREAMDUMP_BENCH_SCHEMAS: unknown schema {_name!r} ({SCHEMAS})")
 BACKEND_NAMES = os.environ.get("STREAMDUMP_BENCH_BACKENDS", "sqlite,postgresql,mysql").split(",")
 DJANGO_MAX = _ints("STREAMDUMP_BENCH_DJANGO_MAX", "100000")[0]
 RESULTS = Path(os.environ.get("STREAMDUMP_BENCH_RESULTS", ROOT / ".benchmarks" / "results.json"))
@@ -86,7 +95,8 @@ def pytest_sessionfinish(session, exitstatus):
     data = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),
-        "scales": SCALES,
+        "scales": sorted({*SCALES, *LARGE}),
+        "schemas": SCHEMA_NAMES,
         "django_max": DJANGO_MAX,
         "results": [r.as_dict() for r in _results],
     }
@@ -100,16 +110,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _results:
         return
     write = terminalreporter.write_line
-    measured = [r.as_dict() for r in _results]
     terminalreporter.section("streamdump's import against loaddata")
     write("loaddata's wall time / streamdump's: the min (single round) of pytest-benchmark's table")
     write("(test_import_faster_than_loaddata asserts these numbers; the targets are in make bench)")
-    for vendor in ratios.backends(measured):
-        for other, rows, ratio in ratios.import_speedups(measured, vendor):
-            ours = ratios.find(measured, vendor, rows, "streamdump", "import")
-            theirs = ratios.find(measured, vendor, rows, other, "import")
-            write(f"  {vendor:<11} {other:<15} {rows:>10,} rows  {ratios.seconds(theirs):8.3f} s"
-                  f" / {ratios.seconds(ours):7.3f} s = {ratio:6.2f}x")  # fmt: skip
+    everything = [r.as_dict() for r in _results]
+    for schema in ratios.schemas(everything):
+        measured = ratios.of_schema(everything, schema)
+        for vendor in ratios.backends(measured):
+            for other, rows, ratio in ratios.import_speedups(measured, vendor):
+                ours = ratios.find(measured, vendor, rows, "streamdump", "import")
+                theirs = ratios.find(measured, vendor, rows, other, "import")
+                write(f"  {schema:<10} {vendor:<11} {other:<15} {rows:>10,} rows  "
+                      f"{ratios.seconds(theirs):8.3f} s / {ratios.seconds(ours):7.3f} s "
+                      f"= {ratio:6.2f}x")  # fmt: skip
 
 
 @pytest.fixture(scope="session")
@@ -145,36 +158,37 @@ def backend(request, backends, workdir) -> Backend:
 
 
 class Sources:
-    """Generated source databases and the dumps each export tool wrote from them."""
+    """Generated source databases (per backend, schema and scale) and the dumps each export tool
+    wrote from them."""
 
     def __init__(self) -> None:
-        self.sources: dict[tuple[str, int], tuple[str, int]] = {}
-        self.dumps: dict[tuple[str, int, str], Path] = {}
-        self.source_digests: dict[tuple[str, int], dict] = {}
+        self.sources: dict[tuple[str, str, int], tuple[str, int]] = {}
+        self.dumps: dict[tuple[str, str, int, str], Path] = {}
+        self.source_digests: dict[tuple[str, str, int], dict] = {}
 
-    def source(self, backend: Backend, scale: int) -> tuple[str, int]:
-        key = (backend.vendor, scale)
+    def source(self, backend: Backend, schema: str, scale: int) -> tuple[str, int]:
+        key = (backend.vendor, schema, scale)
         if key not in self.sources:
-            self.sources[key] = backend.source(scale)
+            self.sources[key] = backend.source(scale, schema)
         return self.sources[key]
 
-    def digests(self, backend: Backend, scale: int) -> dict:
+    def digests(self, backend: Backend, schema: str, scale: int) -> dict:
         """The source's digests, what every streamdump import must reproduce."""
-        key = (backend.vendor, scale)
+        key = (backend.vendor, schema, scale)
         if key not in self.source_digests:
-            self.source_digests[key] = backend.digests(self.source(backend, scale)[0])
+            self.source_digests[key] = backend.digests(self.source(backend, schema, scale)[0])
         return self.source_digests[key]
 
-    def dump_path(self, backend: Backend, scale: int, tool: str) -> Path:
+    def dump_path(self, backend: Backend, schema: str, scale: int, tool: str) -> Path:
         suffix = SUFFIX.get(tool, backend.native_suffix)
-        return backend.workdir / f"{scale}-{tool}{suffix}"
+        return backend.workdir / f"{schema}-{scale}-{tool}{suffix}"
 
-    def dump(self, backend: Backend, scale: int, tool: str) -> Path:
+    def dump(self, backend: Backend, schema: str, scale: int, tool: str) -> Path:
         """The dump of this tool, made now (unmeasured) when its export test did not run."""
-        key = (backend.vendor, scale, tool)
+        key = (backend.vendor, schema, scale, tool)
         if key not in self.dumps:
-            name, _ = self.source(backend, scale)
-            out = self.dump_path(backend, scale, tool)
+            name, _ = self.source(backend, schema, scale)
+            out = self.dump_path(backend, schema, scale, tool)
             run([export_proc(tool, backend, name, out)])
             self.dumps[key] = out
         return self.dumps[key]
@@ -183,3 +197,9 @@ class Sources:
 @pytest.fixture(scope="session")
 def sources() -> Sources:
     return Sources()
+
+
+def skip_large_elsewhere(vendor: str, scale: int) -> None:
+    """The optional large scale (STREAMDUMP_BENCH_LARGE) runs on LARGE_BACKENDS only."""
+    if scale in LARGE and scale not in SCALES and vendor not in LARGE_BACKENDS:
+        pytest.skip(f"STREAMDUMP_BENCH_LARGE runs on {', '.join(LARGE_BACKENDS)} only")

@@ -13,6 +13,19 @@ MB = 1024  # KiB per MiB
 RSS_LIMIT_MB = 150
 
 
+def schemas(results: list[dict]) -> list[str]:
+    """The schemas measured, in harness.SCHEMAS order (results without one: inventory)."""
+    found = {r.get("schema", "inventory") for r in results}
+    return [s for s in ("inventory", "textheavy") if s in found] + sorted(
+        found - {"inventory", "textheavy"}
+    )
+
+
+def of_schema(results: list[dict], schema: str) -> list[dict]:
+    """The results of one schema: every other function here compares within one schema."""
+    return [r for r in results if r.get("schema", "inventory") == schema]
+
+
 def find(results: list[dict], backend: str, rows: int, tool: str, operation: str) -> dict | None:
     for r in results:
         if (r["backend"], r["rows"], r["tool"], r["operation"]) == (backend, rows, tool, operation):
@@ -64,6 +77,19 @@ def versus_native(results, backend, operation) -> list[tuple[int, float]]:
         native = find(results, backend, rows, "native", operation)
         if ours and native:
             out.append((rows, seconds(ours) / seconds(native)))
+    return out
+
+
+def pipe_versus(results, backend, export_tool, import_tool) -> list[tuple[int, float]]:
+    """[(rows, (export_tool's wall + import_tool's wall) / the pipe's wall)]: how many times
+    faster the pipe moves a database than the two tools one after the other."""
+    out = []
+    for rows in scales(results, backend):
+        pipe = find(results, backend, rows, "streamdump", "pipe")
+        export = find(results, backend, rows, export_tool, "export")
+        restore = find(results, backend, rows, import_tool, "import")
+        if pipe and export and restore:
+            out.append((rows, (seconds(export) + seconds(restore)) / seconds(pipe)))
     return out
 
 

@@ -3,6 +3,7 @@
 Usage: python -m benchmarks.report [RESULTS_JSON[,RESULTS_JSON...]] [OUTPUT_MD]
 
 Several results files (runs on the same machine, e.g. one per backend) are reported together.
+Each schema (benchmarks/harness.py SCHEMAS) gets its own targets, tables and plot.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import json
 import sys
 from pathlib import Path
 
+from .harness import SCHEMAS
 from .ratios import (
     MB,
     backends,
     find,
+    of_schema,
+    pipe_versus,
     scales,
+    schemas,
     seconds,
     size_versus_native,
     speedup,
@@ -99,6 +104,13 @@ def _ratios(results: list[dict], backend: str) -> list[str]:
     for op, tool in (("import", restore), ("export", dump)):
         for rows, ratio in versus_native(results, backend, op):
             lines.append(f"| {op}: streamdump time / {tool} time, {rows:,} rows | {ratio:.2f} |")
+    for label, export_tool, import_tool in (
+        ("dumpdata (json) then loaddata (json)", "dumpdata-json", "loaddata-json"),
+        (f"{dump} then {restore}", "native", "native"),
+        ("dumpstream then loadstream", "streamdump", "streamdump"),
+    ):
+        for rows, ratio in pipe_versus(results, backend, export_tool, import_tool)[-1:]:
+            lines.append(f"| pipe: times faster than {label}, {rows:,} rows | {ratio:.2f}x |")
     for rows, ratio in size_versus_native(results, backend):
         lines.append(f"| output size: streamdump / {dump}, {rows:,} rows | {ratio:.2f} |")
     return lines
@@ -148,7 +160,8 @@ def plot(results: list[dict], path: Path) -> bool:
     return True
 
 
-def render(data: dict, png_name: str | None) -> str:
+def render(data: dict, png_names: dict[str, str] | None) -> str:
+    """docs/BENCHMARKS.md from a results file; png_names: schema -> its plot's file name."""
     results, m = data["results"], data["machine"]
     out = [
         "# Benchmarks",
@@ -159,7 +172,10 @@ def render(data: dict, png_name: str | None) -> str:
         "",
         "## How it is measured",
         "",
-        "- Data: the example project's deterministic generator (`manage.py generate --rows N`);",
+        "- Data: two schemas, each filled by the example project's deterministic generator:",
+        "  **inventory** (`manage.py generate --rows N`: narrow rows over many tables, relations,",
+        "  trees, generic keys) and **textheavy** (`manage.py generate --schema textheavy --rows",
+        "  N`: wide rows, about 1 kB each of text, JSON, binary, decimals and datetimes);",
         "  rows below are the rows it generated. Every import goes into a fresh database: a copy",
         "  of a migrated, empty one for streamdump and loaddata, an empty one for the native",
         "  restore (which creates its own schema, indexes included).",
@@ -178,11 +194,13 @@ def render(data: dict, png_name: str | None) -> str:
         "  `ru_maxrss`) around each process; for the pipe it is export/import. Database servers",
         "  are not counted.",
         "- The targets below are reported, never asserted: a busy machine must not fail a build.",
-        "  What the benchmark tests assert (and `make test` runs at 10,000 rows, `make",
-        "  bench-quick`): every streamdump import and pipe gives a database identical by digest",
-        "  to the source, and streamdump imports faster than loaddata at all",
+        "  What the benchmark tests assert (and `make test` runs at 2,000 rows of each schema,",
+        "  `make bench-quick`): every streamdump import and pipe gives a database identical by",
+        "  digest to the source, and streamdump imports faster than loaddata at all",
         "  (`STREAMDUMP_BENCH_MIN_IMPORT_SPEEDUP`, default 1), by the times of pytest-benchmark's",
         "  table, as the ratio summary printed after it shows them.",
+        "- `STREAMDUMP_BENCH_SCHEMAS` picks the schemas (default both); `STREAMDUMP_BENCH_LARGE`",
+        "  (off by default, e.g. `10000000`) adds a larger scale on SQLite and PostgreSQL.",
         "",
         "## Machine",
         "",
@@ -191,7 +209,20 @@ def render(data: dict, png_name: str | None) -> str:
         f"- Python {m['python']}, Django {m['django']}, SQLite {m['sqlite3']},",
         f"  {m['pg_dump']}, {m['mariadb-dump']}",
         "",
-        "## Targets",
+    ]
+    for schema in schemas(results):
+        out += _schema_section(of_schema(results, schema), schema, (png_names or {}).get(schema))
+    return "\n".join(out) + "\n"
+
+
+def _schema_section(results: list[dict], schema: str, png_name: str | None) -> list[str]:
+    """Targets, then a table and the ratios per backend, of one schema's results."""
+    title = SCHEMAS[schema].title if schema in SCHEMAS else schema
+    out = [
+        "",
+        f"## Schema: {title}",
+        "",
+        "### Targets",
         "",
         "| backend | target | met | measured |",
         "| --- | --- | --- | --- |",
@@ -202,17 +233,17 @@ def render(data: dict, png_name: str | None) -> str:
     out += ["", "Where a target is not met, [PERFORMANCE.md](PERFORMANCE.md) shows with profiles",
             "what bounds it."]  # fmt: skip
     if png_name:
-        out += ["", f"![throughput and peak RSS against rows]({png_name})"]
+        out += ["", f"![{schema}: throughput and peak RSS against rows]({png_name})"]
     for backend in backends(results):
         out += [
             "",
-            f"## {NAMES[backend]}",
+            f"### {NAMES[backend]} ({schema})",
             "",
             *_table(results, backend),
             "",
             *_ratios(results, backend),
         ]
-    return "\n".join(out) + "\n"
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -224,10 +255,15 @@ def main(argv: list[str]) -> int:
         data["results"] += run["results"]
     data.setdefault("date", datetime.date.today().isoformat())
     target.parent.mkdir(parents=True, exist_ok=True)
-    png = target.with_name("benchmarks.png")
-    has_plot = plot(data["results"], png)
-    target.write_text(render(data, png.name if has_plot else None))
-    print(f"wrote {target}" + (f" and {png}" if has_plot else " (no matplotlib: no plot)"))
+    pngs = {}
+    for schema in schemas(data["results"]):
+        # The first schema's plot keeps the name it had before there were two.
+        png = target.with_name("benchmarks.png" if not pngs else f"benchmarks-{schema}.png")
+        if plot(of_schema(data["results"], schema), png):
+            pngs[schema] = png.name
+    target.write_text(render(data, pngs))
+    plots = ", ".join(pngs.values())
+    print(f"wrote {target}" + (f" and {plots}" if pngs else " (no matplotlib: no plot)"))
     return 0
 
 

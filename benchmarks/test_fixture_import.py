@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import BACKEND_NAMES, DJANGO_MAX, SCALES, record, results
-from .harness import Result, django_proc, run
+from .conftest import BACKEND_NAMES, DJANGO_MAX, SCALES, SCHEMA_NAMES, record, results
+from .harness import SCHEMAS, Result, django_proc, run
 
 FIXTURE_RSS_LIMIT_MB = 200
 TOOL = "loadstream-json"  # streamdump's import of dumpdata's JSON array
@@ -22,24 +22,26 @@ vendor = pytest.mark.parametrize("vendor", BACKEND_NAMES)
 
 
 @scale
+@pytest.mark.parametrize("schema", SCHEMA_NAMES)
 @vendor
-def test_fixture_import(backend, sources, vendor, scale):
-    source, rows = sources.source(backend, scale)
-    fixture = sources.dump(backend, scale, "dumpdata-json")
+def test_fixture_import(backend, sources, vendor, schema, scale):
+    source, rows = sources.source(backend, schema, scale)
+    fixture = sources.dump(backend, schema, scale, "dumpdata-json")
     target = backend.fresh_migrated()
     try:
         args = ["loadstream", str(fixture), "--database", "target", "--no-progress"]
         wall, rss, command = run([django_proc(TOOL, backend, args, target=target)])
         if scale <= DJANGO_MAX:
-            expected = sources.digests(backend, scale)
+            expected = sources.digests(backend, schema, scale)
             counts = {label: v[0] for label, v in backend.digests(target).items()}
             assert counts == {label: v[0] for label, v in expected.items()}
         else:
-            table = "inventory_stockmovement"
+            table = SCHEMAS[schema].check_table
             assert backend.count(target, table) == backend.count(source, table)
     finally:
         backend.drop(target)
-    record(Result(vendor, rows, TOOL, "import", wall, command.get(TOOL), max(rss.values()), rss))
+    record(Result(vendor, rows, TOOL, "import", wall, command.get(TOOL), max(rss.values()), rss,
+                  schema=schema))  # fmt: skip
 
 
 @vendor

@@ -21,17 +21,28 @@ import os
 
 import pytest
 
-from .conftest import BACKEND_NAMES, DJANGO_MAX, SCALES, record, results
-from .harness import IMPORT_OF, Result, export_proc, import_proc, pipe_procs, run
-from .ratios import RSS_LIMIT_MB, import_speedups, peak_rss_mb
+from .conftest import (
+    BACKEND_NAMES,
+    DJANGO_MAX,
+    LARGE,
+    SCALES,
+    SCHEMA_NAMES,
+    record,
+    results,
+    skip_large_elsewhere,
+)
+from .harness import IMPORT_OF, SCHEMAS, Result, export_proc, import_proc, pipe_procs, run
+from .ratios import RSS_LIMIT_MB, import_speedups, of_schema, peak_rss_mb
 
 EXPORTS = ["streamdump", "native", "dumpdata-json", "dumpdata-jsonl"]
 IMPORTS = ["streamdump", "native", "loaddata-json", "loaddata-jsonl"]
 MIN_IMPORT_SPEEDUP = float(os.environ.get("STREAMDUMP_BENCH_MIN_IMPORT_SPEEDUP", "1"))
-CHECK_TABLE = "inventory_stockmovement"  # the largest table: a cheap check that imports are whole
 
-scale = pytest.mark.parametrize("scale", SCALES, ids=lambda n: f"{n}rows")
+scale = pytest.mark.parametrize(
+    "scale", SCALES + [n for n in LARGE if n not in SCALES], ids=lambda n: f"{n}rows"
+)
 vendor = pytest.mark.parametrize("vendor", BACKEND_NAMES)
+schema = pytest.mark.parametrize("schema", SCHEMA_NAMES)
 
 
 def _skip_slow_django_tool(tool: str, rows: int) -> None:
@@ -56,76 +67,92 @@ def _keep(benchmark, result: Result) -> None:
     benchmark.extra_info.update(result.as_dict())
 
 
+def _whole(backend, sources, schema: str, scale: int, source: str, target: str) -> None:
+    """An import by streamdump gave the source's data: identical by digest (up to DJANGO_MAX
+    rows; above, the largest table holds as many rows)."""
+    if scale <= DJANGO_MAX:
+        assert backend.digests(target) == sources.digests(backend, schema, scale)
+    else:
+        table = SCHEMAS[schema].check_table
+        assert backend.count(target, table) == backend.count(source, table)
+
+
 @scale
 @pytest.mark.parametrize("tool", EXPORTS)
+@schema
 @vendor
-def test_export(benchmark, backend, sources, vendor, tool, scale):
+def test_export(benchmark, backend, sources, vendor, schema, tool, scale):
+    skip_large_elsewhere(vendor, scale)
     _skip_slow_django_tool(tool, scale)
-    benchmark.group = f"{vendor} export {scale} rows"
-    name, rows = sources.source(backend, scale)
-    out = sources.dump_path(backend, scale, tool)
+    benchmark.group = f"{vendor} {schema} export {scale} rows"
+    name, rows = sources.source(backend, schema, scale)
+    out = sources.dump_path(backend, schema, scale, tool)
     out.unlink(missing_ok=True)
     wall, rss, command = _measure(benchmark, [export_proc(tool, backend, name, out)])
-    sources.dumps[(vendor, scale, tool)] = out
+    sources.dumps[(vendor, schema, scale, tool)] = out
     seconds = command.get(tool)
     _keep(benchmark, Result(vendor, rows, tool, "export", wall, seconds, max(rss.values()), rss,
-                            out.stat().st_size))  # fmt: skip
+                            out.stat().st_size, schema))  # fmt: skip
 
 
 @scale
 @pytest.mark.parametrize("tool", IMPORTS)
+@schema
 @vendor
-def test_import(benchmark, backend, sources, vendor, tool, scale):
+def test_import(benchmark, backend, sources, vendor, schema, tool, scale):
+    skip_large_elsewhere(vendor, scale)
     _skip_slow_django_tool(tool, scale)
-    benchmark.group = f"{vendor} import {scale} rows"
-    source, rows = sources.source(backend, scale)
-    dump = sources.dump(backend, scale, IMPORT_OF[tool])
+    benchmark.group = f"{vendor} {schema} import {scale} rows"
+    source, rows = sources.source(backend, schema, scale)
+    dump = sources.dump(backend, schema, scale, IMPORT_OF[tool])
     # The native restore creates its own schema; the others import into a migrated database.
     target = backend.fresh_empty() if tool == "native" else backend.fresh_migrated()
     try:
         wall, rss, command = _measure(benchmark, [import_proc(tool, backend, dump, target)])
-        if tool == "streamdump" and scale <= DJANGO_MAX:
-            assert backend.digests(target) == sources.digests(backend, scale)
+        if tool == "streamdump":
+            _whole(backend, sources, schema, scale, source, target)
         else:
-            assert backend.count(target, CHECK_TABLE) == backend.count(source, CHECK_TABLE)
+            table = SCHEMAS[schema].check_table
+            assert backend.count(target, table) == backend.count(source, table)
     finally:
         backend.drop(target)
     _keep(benchmark, Result(vendor, rows, tool, "import", wall, command.get(tool),
-                            max(rss.values()), rss))  # fmt: skip
+                            max(rss.values()), rss, schema=schema))  # fmt: skip
 
 
 @scale
+@schema
 @vendor
-def test_pipe(benchmark, backend, sources, vendor, scale):
+def test_pipe(benchmark, backend, sources, vendor, schema, scale):
     """dumpstream -o - | loadstream -: both ends bounded in memory, as over ssh."""
-    benchmark.group = f"{vendor} pipe {scale} rows"
-    source, rows = sources.source(backend, scale)
+    skip_large_elsewhere(vendor, scale)
+    benchmark.group = f"{vendor} {schema} pipe {scale} rows"
+    source, rows = sources.source(backend, schema, scale)
     target = backend.fresh_migrated()
     try:
         wall, rss, _ = _measure(benchmark, pipe_procs(backend, source, target))
-        if scale <= DJANGO_MAX:
-            assert backend.digests(target) == sources.digests(backend, scale)
-        else:
-            assert backend.count(target, CHECK_TABLE) == backend.count(source, CHECK_TABLE)
+        _whole(backend, sources, schema, scale, source, target)
     finally:
         backend.drop(target)
-    _keep(benchmark, Result(vendor, rows, "streamdump", "pipe", wall, None, max(rss.values()), rss))
+    _keep(benchmark, Result(vendor, rows, "streamdump", "pipe", wall, None, max(rss.values()), rss,
+                            schema=schema))  # fmt: skip
 
 
 # --- gates (run after the measurements above, in definition order) ----------------------------
 
 
+@schema
 @vendor
-def test_import_faster_than_loaddata(vendor):
+def test_import_faster_than_loaddata(vendor, schema):
     """A floor only a real regression breaks: loaddata's wall time / streamdump's, as
     pytest-benchmark measured and printed them and the closing summary shows the ratio."""
-    found = import_speedups([r.as_dict() for r in results()], vendor)
+    found = import_speedups(of_schema([r.as_dict() for r in results()], schema), vendor)
     if not found:
-        pytest.skip(f"streamdump and loaddata did not both import on {vendor} in this run")
+        pytest.skip(f"streamdump and loaddata did not both import {schema} on {vendor}")
     other, rows, ratio = min(found, key=lambda s: s[2])
     assert ratio >= MIN_IMPORT_SPEEDUP, (
-        f"{vendor}: streamdump imports {rows} rows only {ratio:.2f}x as fast as {other} "
-        f"(pytest-benchmark wall time; at least {MIN_IMPORT_SPEEDUP:g}x required)"
+        f"{vendor}: streamdump imports {rows} {schema} rows only {ratio:.2f}x as fast as "
+        f"{other} (pytest-benchmark wall time; at least {MIN_IMPORT_SPEEDUP:g}x required)"
     )
 
 

@@ -1,6 +1,10 @@
-"""Shared fixtures: a migrated SQLite template and helpers to run the example project."""
+"""Shared fixtures: a migrated SQLite template, filled sources and empty targets."""
 
 from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +21,44 @@ def sqlite_template(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def source(sqlite_template, tmp_path_factory):
-    """A SQLite example database filled by the generator (4,000 rows), and its digests."""
+    """A SQLite example database filled by the generator (4,000 inventory rows, 300 of the
+    benchmarks' textheavy schema: every table holds rows), and its digests."""
     path = migrated_sqlite(sqlite_template, tmp_path_factory.mktemp("src") / "source.sqlite3")
     env = example_env("sqlite", path)
     manage("generate", "--rows", "4000", env=env)
+    manage("generate", "--schema", "textheavy", "--rows", "300", env=env)
     return env, digests(env)
+
+
+class SmallSource:
+    """A small SQLite example database (600 generated rows), exported once with --events."""
+
+    def __init__(self, env: dict[str, str], dump: Path, events: Path) -> None:
+        self.env, self.dump, self.events_path = env, dump, events
+
+    @functools.cached_property
+    def digests(self) -> dict[str, list]:
+        return digests(self.env)
+
+    @functools.cached_property
+    def events(self) -> list[dict]:
+        """The export's events (--events), one dict a line."""
+        return [json.loads(line) for line in self.events_path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def small_source(sqlite_template, tmp_path_factory) -> SmallSource:
+    """A small example database and a good dump of it, shared by the tests that only read them
+    (the command line, conventions, events): one generate and one export for all of them."""
+    directory = tmp_path_factory.mktemp("small")
+    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "db.sqlite3"))
+    manage("generate", "--rows", "600", env=env)
+    dump, events = directory / "good.ndjson.zst", directory / "export.jsonl"
+    manage("dumpstream", "-o", str(dump), "--events", str(events), env=env)
+    return SmallSource(env, dump, events)
+
+
+@pytest.fixture
+def empty_target(sqlite_template, tmp_path) -> dict[str, str]:
+    """The environment of a fresh, migrated, empty SQLite target."""
+    return example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "target.sqlite3"))

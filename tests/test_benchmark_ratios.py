@@ -1,6 +1,12 @@
 """benchmarks/ratios.py: every ratio divides the one measure, pytest-benchmark's wall time."""
 
+import pytest
+
 from benchmarks import ratios
+
+# Its subject does not depend on Django's version (arithmetic on results): `make compat` leaves
+# it out, it runs in the main venv.
+pytestmark = pytest.mark.version_independent
 
 
 def _result(backend, rows, tool, operation, wall, command=None):
@@ -42,3 +48,44 @@ def test_versus_native_divides_the_same_measure():
         _result("postgresql", 100, "native", "import", wall=2.0),
     ]
     assert ratios.versus_native(results, "postgresql", "import") == [(100, 1.5)]
+
+
+def test_each_schema_is_compared_within_itself():
+    results = [
+        _result("sqlite", 100, "streamdump", "import", wall=2.0),  # no schema: inventory
+        _result("sqlite", 100, "loaddata-json", "import", wall=8.0),
+        {**_result("sqlite", 100, "streamdump", "import", wall=1.0), "schema": "textheavy"},
+        {**_result("sqlite", 100, "loaddata-json", "import", wall=5.0), "schema": "textheavy"},
+    ]
+    assert ratios.schemas(results) == ["inventory", "textheavy"]
+    wide = ratios.of_schema(results, "textheavy")
+    assert ratios.import_speedups(wide, "sqlite") == [("loaddata-json", 100, 5.0)]
+    narrow = ratios.of_schema(results, "inventory")
+    assert ratios.import_speedups(narrow, "sqlite") == [("loaddata-json", 100, 4.0)]
+
+
+def test_the_pipe_is_compared_with_an_export_then_an_import():
+    results = [
+        _result("postgresql", 100, "streamdump", "pipe", wall=2.0),
+        _result("postgresql", 100, "native", "export", wall=1.0),
+        _result("postgresql", 100, "native", "import", wall=2.0),
+    ]
+    assert ratios.pipe_versus(results, "postgresql", "native", "native") == [(100, 1.5)]
+    assert ratios.pipe_versus(results, "postgresql", "dumpdata-json", "loaddata-json") == []
+
+
+def test_the_report_has_a_section_per_schema():
+    from benchmarks.report import render
+
+    results = [
+        {**_result("sqlite", 100, tool, "import", wall=wall), "schema": schema}
+        for schema in ("inventory", "textheavy")
+        for tool, wall in (("streamdump", 1.0), ("loaddata-json", 3.0))
+    ]
+    machine = dict.fromkeys(["cpu", "cores", "memory_gb", "os", "python", "django", "sqlite3",
+                             "pg_dump", "mariadb-dump"], "x")  # fmt: skip
+    text = render({"results": results, "machine": machine, "django_max": 100}, None)
+    for schema in ("inventory", "textheavy"):
+        assert f"## Schema: {schema} (" in text
+        assert f"### SQLite ({schema})" in text
+    assert text.count("| import: times faster than loaddata (json), 100 rows | 3.0x |") == 2

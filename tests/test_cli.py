@@ -15,21 +15,16 @@ import zstandard
 
 from streamdump import exitcodes
 
-from .helpers import MANAGE, ROOT, example_env, manage, migrated_sqlite
+from .helpers import MANAGE, ROOT, example_env, manage
 from .streams import lines_of
 
 INSPECT = [sys.executable, "-m", "streamdump", "inspect"]
 
 
-@pytest.fixture(scope="module")
-def filled(sqlite_template, tmp_path_factory):
-    """A small example database and a good dump of it."""
-    directory = tmp_path_factory.mktemp("cli")
-    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "db.sqlite3"))
-    manage("generate", "--rows", "600", env=env)
-    dump = directory / "good.ndjson.zst"
-    manage("dumpstream", "-o", str(dump), env=env)
-    return env, dump
+@pytest.fixture
+def filled(small_source):
+    """A small example database and a good dump of it (conftest.py)."""
+    return small_source.env, small_source.dump
 
 
 def inspect(path, *extra):

@@ -16,26 +16,16 @@ from django.core.management.base import CommandError
 
 from streamdump import exitcodes
 
-from .helpers import ROOT, digests, example_env, manage, migrated_sqlite
+from .helpers import ROOT, digests, example_env, manage
 from .streams import rewrite
 
 SCRIPT = [sys.executable, "-m", "streamdump"]
 
 
-@pytest.fixture(scope="module")
-def filled(sqlite_template, tmp_path_factory):
-    """A small example database, its digests and a good dump of it."""
-    directory = tmp_path_factory.mktemp("conventions")
-    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "db.sqlite3"))
-    manage("generate", "--rows", "600", env=env)
-    dump = directory / "good.ndjson.zst"
-    manage("dumpstream", "-o", str(dump), env=env)
-    return env, digests(env), dump
-
-
 @pytest.fixture
-def empty_target(sqlite_template, tmp_path):
-    return example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "target.sqlite3"))
+def filled(small_source):
+    """A small example database, its digests and a good dump of it (conftest.py)."""
+    return small_source.env, small_source.digests, small_source.dump
 
 
 def header_models(path) -> list[str]:

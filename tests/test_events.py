@@ -11,26 +11,16 @@ import pytest
 
 from streamdump import exitcodes
 
-from .helpers import MANAGE, digests, example_env, manage, migrated_sqlite
+from .helpers import MANAGE, digests, manage
 from .streams import lines_of, rewrite
 
 SCRIPT = [sys.executable, "-m", "streamdump"]
 
 
-@pytest.fixture(scope="module")
-def exported(sqlite_template, tmp_path_factory):
-    """A small example database exported with --events to a file."""
-    directory = tmp_path_factory.mktemp("events")
-    env = example_env("sqlite", migrated_sqlite(sqlite_template, directory / "db.sqlite3"))
-    manage("generate", "--rows", "600", env=env)
-    dump, events = directory / "dump.ndjson.zst", directory / "export.jsonl"
-    manage("dumpstream", "-o", str(dump), "--events", str(events), env=env)
-    return env, dump, [json.loads(line) for line in events.read_text().splitlines()]
-
-
 @pytest.fixture
-def target(sqlite_template, tmp_path):
-    return example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "target.sqlite3"))
+def exported(small_source):
+    """A small example database exported with --events to a file (conftest.py)."""
+    return small_source.env, small_source.dump, small_source.events
 
 
 def read_events(path) -> list[dict]:
@@ -51,17 +41,17 @@ def test_export_events(exported):
     assert kinds.count("step_start") == kinds.count("step_end")
 
 
-def test_import_events_and_a_pipe_keeps_stdout_for_the_stream(exported, target, tmp_path):
+def test_import_events_and_a_pipe_keeps_stdout_for_the_stream(exported, empty_target, tmp_path):
     env, _, _ = exported
     export_events, import_events = tmp_path / "export.jsonl", tmp_path / "import.jsonl"
     pipeline = (
         f"{sys.executable} {MANAGE} dumpstream -o - --events {export_events} | "
-        f"EXAMPLE_DB_NAME={target['EXAMPLE_DB_NAME']} "
+        f"EXAMPLE_DB_NAME={empty_target['EXAMPLE_DB_NAME']} "
         f"{sys.executable} {MANAGE} loadstream - --events {import_events} -v0"
     )
     result = subprocess.run(pipeline, shell=True, env=env, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
-    assert digests(target) == digests(env)
+    assert digests(empty_target) == digests(env)
     events = read_events(import_events)
     assert events[0]["event"] == "start" and events[0]["command"] == "import"
     steps = [e["step"] for e in events if e["event"] == "step_start"]
@@ -96,7 +86,7 @@ def test_events_and_the_stream_cannot_share_stdout(exported):
     assert b"--events -: stdout carries the dump" in result.stderr
 
 
-def test_an_error_event_says_where_and_what_the_target_holds(exported, target, tmp_path):
+def test_an_error_event_says_where_and_what_the_target_holds(exported, empty_target, tmp_path):
     _, dump, _ = exported
 
     def damage(model, obj):  # a value that does not decode, in a known row and column
@@ -106,7 +96,7 @@ def test_an_error_event_says_where_and_what_the_target_holds(exported, target, t
 
     bad, events = tmp_path / "bad.ndjson.zst", tmp_path / "events.jsonl"
     bad.write_bytes(rewrite(dump.read_bytes(), damage))
-    result = manage("loadstream", str(bad), "--events", str(events), env=target, check=False)
+    result = manage("loadstream", str(bad), "--events", str(events), env=empty_target, check=False)
     assert result.returncode == exitcodes.BAD_INPUT, result.stderr.decode()
     error = read_events(events)[-1]
     assert error["event"] == "error" and error["kind"] == "bad input"
@@ -184,7 +174,9 @@ def test_the_duckdb_query_of_the_docs(exported, tmp_path):
         assert count == len(expected[category]) and last == max(expected[category])
 
 
-def test_warnings_reach_the_events_at_v0_and_the_console_stays_quiet(exported, target, tmp_path):
+def test_warnings_reach_the_events_at_v0_and_the_console_stays_quiet(
+    exported, empty_target, tmp_path
+):
     _, dump, _ = exported
 
     def ghost(model, obj):  # admin.LogEntry becomes a model this installation does not have
@@ -199,7 +191,7 @@ def test_warnings_reach_the_events_at_v0_and_the_console_stays_quiet(exported, t
     changed, events = tmp_path / "ghost.ndjson.zst", tmp_path / "events.jsonl"
     changed.write_bytes(rewrite(dump.read_bytes(), ghost))
     result = manage("loadstream", str(changed), "--ignore-missing", "-v0", "--events",
-                    str(events), env=target)  # fmt: skip
+                    str(events), env=empty_target)  # fmt: skip
     assert result.stderr == b""
     warnings = [e for e in read_events(events) if e["event"] == "warning"]
     assert [w["message"] for w in warnings] == [
@@ -207,10 +199,10 @@ def test_warnings_reach_the_events_at_v0_and_the_console_stays_quiet(exported, t
     ]
 
 
-def test_an_input_that_cannot_be_opened_is_an_error_event(target, tmp_path):
+def test_an_input_that_cannot_be_opened_is_an_error_event(empty_target, tmp_path):
     events = tmp_path / "events.jsonl"
     result = manage("loadstream", str(tmp_path / "nope.zst"), "--events", str(events),
-                    env=target, check=False)  # fmt: skip
+                    env=empty_target, check=False)  # fmt: skip
     assert result.returncode == exitcodes.BAD_INPUT
     (error,) = read_events(events)
     assert error["event"] == "error" and error["kind"] == "bad input"

@@ -149,7 +149,7 @@ FIXTURE = b'[{"model": "app.a", "pk": 1, "fields": {"name": "one"}}]'
         (b'{"metadata": true, "source": "an app"}\n', "Django fixture .JSON lines"),
         # zip, gzip, bz2 and xz are told by their magic bytes, as fixtures may be compressed so
         (b"PK\x03\x04zipfile", "the zip archive is damaged"),
-        (gzip.compress(FIXTURE), "Django fixture"),
+        (gzip.compress(FIXTURE, mtime=0), "Django fixture"),
         (b"\x1f\x8b\x08garbage", "the gzip data is damaged"),
     ],
 )

@@ -21,6 +21,10 @@ from streamdump import exitcodes
 
 from .helpers import MANAGE, digests, example_env, manage, migrated_sqlite
 
+# Its subject does not depend on Django's version (a pseudo-terminal, the bar, Ctrl-C: the OS
+# and progress.py): `make compat` leaves it out, it runs in the main venv.
+pytestmark = pytest.mark.version_independent
+
 RED = "\x1b[31;1m"
 
 

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "common",
     "plugins",
     "inventory",
+    "textheavy",  # the second benchmark schema: empty unless generate --schema textheavy fills it
 ]
 _SQUASH = os.environ.get("EXAMPLE_SQUASH")
 if _SQUASH:

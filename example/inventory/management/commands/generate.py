@@ -1,4 +1,5 @@
-"""Management command: fill a freshly migrated database with deterministic example data."""
+"""Management command: fill a freshly migrated database with deterministic example data: the
+inventory's tables, or with --schema textheavy the wide rows of the second benchmark schema."""
 
 import time
 from argparse import ArgumentParser
@@ -6,18 +7,26 @@ from typing import Any
 
 from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS
+from textheavy.generate import generate as generate_textheavy
 
 from inventory.generate import DatabaseNotEmptyError, generate, write_media_files
 from streamdump.management.base import DatabaseCommand
 
 
 class Command(DatabaseCommand):
-    help = "Generate about --rows deterministic inventory rows (same rows + seed = same data)."
+    help = "Generate about --rows deterministic rows (same rows + seed = same data)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """Declare --rows, --seed and --database."""
         parser.add_argument("--rows", type=int, required=True, help="approximate total rows")
         parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+        parser.add_argument(
+            "--schema",
+            choices=["inventory", "textheavy"],
+            default="inventory",
+            help="the tables filled: inventory's (default), or textheavy's (benchmarks: about "
+            "1 kB of text, JSON, binary, decimals and datetimes a row)",
+        )
         parser.add_argument(
             "--media-files",
             type=int,
@@ -32,9 +41,12 @@ class Command(DatabaseCommand):
         """Run the generator and print a per-model summary."""
         if options["rows"] < 1:
             raise CommandError("--rows must be positive")
+        if options["schema"] != "inventory" and options["media_files"]:
+            raise CommandError("--media-files: only the inventory schema refers to media files")
+        fill = generate if options["schema"] == "inventory" else generate_textheavy
         started = time.perf_counter()
         try:
-            counts = generate(options["rows"], seed=options["seed"], using=options["database"])
+            counts = fill(options["rows"], seed=options["seed"], using=options["database"])
         except DatabaseNotEmptyError as exc:
             raise CommandError(str(exc)) from exc
         elapsed = time.perf_counter() - started

@@ -1,0 +1,8 @@
+"""App config of the text-heavy benchmark schema."""
+
+from django.apps import AppConfig
+
+
+class TextHeavyConfig(AppConfig):
+    name = "textheavy"
+    verbose_name = "Text-heavy benchmark schema"
