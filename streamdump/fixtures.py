@@ -74,6 +74,7 @@ def is_metadata(obj: Any) -> bool:
 
 _DECODER = json.JSONDecoder(parse_float=Decimal)
 _SPACE = re.compile(r"[ \t\n\r]*")
+_SEPARATOR = re.compile(r"[ \t\n\r]*,[ \t\n\r]*").match
 
 
 class _ArrayItems:
@@ -144,8 +145,15 @@ class _ArrayItems:
         if self.skip_space() == "]":
             self.pos += 1
         else:
+            separator = _SEPARATOR
             while True:
                 yield self.item()
+                # The usual case in one match: ", " (dumpdata) or ",\n  " (--indent) and the
+                # next item in what was read.
+                found_at = separator(self.buffer, self.pos)
+                if found_at is not None and found_at.end() < len(self.buffer):
+                    self.pos = found_at.end()
+                    continue
                 found = self.skip_space()
                 self.pos += 1
                 if found == "]":
