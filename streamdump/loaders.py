@@ -94,9 +94,10 @@ class SectionLoader:
         self.codecs = dict(zip(section.columns, section.codecs, strict=True))
         self.decode = self.row_decoder(self.fields, prep=self.prep)
         # Natural-key columns resolved in batches: (position in the row, related model, whether
-        # a key the target lacks may wait for the end of the import, NULL until then).
+        # a key the target lacks may wait for the end of the import, NULL until then; not in
+        # merged rows, whose ids the target chooses).
         self.batched = [
-            (i, f.related_model, f.null and not f.primary_key)
+            (i, f.related_model, f.null and not f.primary_key and not self.merges)
             for i, f in enumerate(self.fields)
             if self.codecs[f.column] == "natural"
             and f.related_model._meta.label not in table.regenerated
