@@ -98,8 +98,8 @@ LOADDATA_DIFFERENCES = "ids of auto-created many-to-many rows"
 
 
 # loaddata defers a natural foreign key to a row it has not met yet, and then inserts NULL
-# there: a multi-table child listed before its parent (dumpdata --natural-primary does so when
-# natural keys form a cycle) cannot be loaded, its parent link being NOT NULL.
+# there: a multi-table child without a pk listed before its parent cannot be loaded, its
+# parent link being NOT NULL (dumpdata writes parents first, other tools may not).
 LOADDATA_REFUSES = "NOT NULL constraint failed: inventory_specialgrade.grade_ptr_id"
 REGENERATED = ["contenttypes", "auth.permission"]
 
@@ -198,35 +198,45 @@ def test_records_in_any_order_and_keys_to_later_rows(tmp_path):
 
 def make_grades(using: str = "default") -> None:
     """Grades whose natural foreign keys point to rows further on in dumpdata's order (by pk):
-    successors, a scheme and its default grade referring to each other, and multi-table
-    children (whose records --natural-primary writes without a pk)."""
-    from inventory.models import Grade, GradeScheme, SpecialGrade
+    successors, schemes and assessors naming each other (a cycle of two models), and
+    multi-table children (whose records --natural-primary writes without a pk)."""
+    from inventory.models import Assessor, Grade, GradeScheme, SpecialGrade
 
     grades = Grade.objects.using(using)
     a, b, c, d = (grades.create(code=code) for code in "ABCD")
-    coarse, fine = (GradeScheme.objects.using(using).create(name=n) for n in ("coarse", "fine"))
-    e = SpecialGrade.objects.using(using).create(code="E", note="rare", scheme=fine)
+    e = SpecialGrade.objects.using(using).create(code="E", note="rare")
     f = SpecialGrade.objects.using(using).create(code="F", note="rarer", successor=e)
-    for grade, successor, scheme in [(a, c, fine), (b, d, coarse), (c, b, fine), (d, f, None),
-                                     (e, f, fine)]:  # fmt: skip
-        grade.successor, grade.scheme = successor, scheme
+    for grade, successor in [(a, c), (b, d), (c, b), (d, f), (e, f)]:
+        grade.successor = successor
         grade.save(using=using)
-    coarse.default, fine.default = d, e
+    coarse = GradeScheme.objects.using(using).create(name="coarse", default=d)
+    fine = GradeScheme.objects.using(using).create(name="fine", default=e)
+    ann = Assessor.objects.using(using).create(name="ann", scheme=fine)
+    bob = Assessor.objects.using(using).create(name="bob", scheme=coarse)
+    coarse.owner, fine.owner = ann, bob
     coarse.save(using=using)
     fine.save(using=using)
 
 
 def _grades_in_target() -> list[tuple]:
-    from inventory.models import Grade, SpecialGrade
+    from inventory.models import Assessor, Grade, GradeScheme, SpecialGrade
 
-    grades = Grade.objects.using("target").order_by("code")
-    children = SpecialGrade.objects.using("target").order_by("code")
-    return [(g.code, g.successor and g.successor.code, g.scheme and g.scheme.name)
-            for g in grades] + [(g.code, g.note) for g in children]  # fmt: skip
+    mine = {"code__in": list("ABCDEF")}
+    grades = Grade.objects.using("target").filter(**mine).order_by("code")
+    children = SpecialGrade.objects.using("target").filter(**mine).order_by("code")
+    schemes = GradeScheme.objects.using("target").filter(name__in=["coarse", "fine"])
+    people = Assessor.objects.using("target").filter(name__in=["ann", "bob"])
+    return (
+        [(g.code, g.successor and g.successor.code) for g in grades]
+        + [(g.code, g.note) for g in children]
+        + [(s.name, s.default.code, s.owner.name) for s in schemes.order_by("name")]
+        + [(p.name, p.scheme.name) for p in people.order_by("name")]
+    )
 
 
-GRADES = [("A", "C", "fine"), ("B", "D", "coarse"), ("C", "B", "fine"), ("D", "F", None),
-          ("E", "F", "fine"), ("F", "E", None), ("E", "rare"), ("F", "rarer")]  # fmt: skip
+GRADES = [("A", "C"), ("B", "D"), ("C", "B"), ("D", "F"), ("E", "F"), ("F", "E"),
+          ("E", "rare"), ("F", "rarer"), ("coarse", "D", "ann"), ("fine", "E", "bob"),
+          ("ann", "fine"), ("bob", "coarse")]  # fmt: skip
 
 
 def _records(data: bytes, fmt: str) -> list[dict]:
@@ -247,54 +257,54 @@ def _same_as_loaddata(expected: dict) -> None:
     assert set(differing) <= set(links), f"tables differ from loaddata's: {differing}"
 
 
-def test_natural_keys_to_later_rows_and_around_a_cycle_as_loaddata(tmp_path):
-    """A natural key to a row further on in its own table, or around a cycle of tables, waits
-    for that row (NULL, then set once every section is in), as loaddata's deferred fields do.
-    The same tables as loaddata's from the same file."""
+@pytest.mark.parametrize(("fmt", "primary"), [("jsonl", False), ("json", True)])
+def test_natural_keys_to_later_rows_and_around_a_cycle_as_loaddata(tmp_path, fmt, primary):
+    """A natural key to a row further on in its own table, or around a cycle of two models,
+    waits for that row (NULL, then set once every section is in), as loaddata's deferred
+    fields do; multi-table children without a pk (--natural-primary) take their parent's id
+    from the link to it. The same tables as loaddata's from the same file."""
     generate(20, seed=3, using="default")
     make_grades()
-    data = dumpdata(tmp_path, "jsonl", foreign=True)
-    records = _records(data, "jsonl")
+    data = dumpdata(tmp_path, fmt, foreign=True, primary=primary, exclude=REGENERATED)
+    records = _records(data, fmt)
     grades = [r for r in records if r["model"] == "inventory.grade"]
     codes = [r["fields"]["code"] for r in grades]
     assert codes.index("A") < codes.index(grades[codes.index("A")]["fields"]["successor"][0])
-    models = [r["model"] for r in records]
-    assert models.index("inventory.grade") < models.index("inventory.gradescheme")
-    expected = _loaddata(tmp_path / "fixture.jsonl")
-    fresh_target(same_ids=False)
-    summary = load(io.BytesIO(data), using="target", clear=True)
-    assert summary.rows["inventory.Grade"] == 6
-    _same_as_loaddata(expected)
-    assert _grades_in_target() == GRADES
+    children = [r for r in records if r["model"] == "inventory.specialgrade"]
+    assert len(children) == 4 and all(("pk" in r) != primary for r in children)
+    expected = _loaddata(tmp_path / f"fixture.{fmt}")
+    for fixture in (compress(data, "gz"), _converted(data)):
+        fresh_target()
+        summary = load(io.BytesIO(fixture), using="target", clear=True)
+        assert summary.rows["inventory.Grade"] == 12
+        _same_as_loaddata(expected)
+        assert _grades_in_target() == GRADES
 
 
-def test_children_without_pk_and_natural_keys_forward_as_loaddata_gives_them(tmp_path):
-    """--natural-primary: multi-table children have no pk, only the link to their parent by
-    natural key, which dumpdata here writes before the parents (its sort breaks the cycle of
-    grades and schemes there). loaddata refuses that file (it defers the link to the parent
-    and then inserts NULL: LOADDATA_REFUSES); streamdump imports it as loaddata imports the
-    same records with the parents first."""
-    generate(20, seed=3, using="default")
+def _converted(data: bytes) -> bytes:
+    stream = io.BytesIO()
+    convert(io.BytesIO(data), stream, get_config())
+    return stream.getvalue()
+
+
+def test_children_listed_before_their_parents(tmp_path):
+    """Multi-table children without a pk listed before their parents (a file in any order):
+    loaddata defers the link to the parent and then inserts NULL there (LOADDATA_REFUSES);
+    streamdump imports the records as loaddata imports them in dumpdata's order."""
     make_grades()
     data = dumpdata(tmp_path, "json", foreign=True, primary=True, exclude=REGENERATED)
     records = _records(data, "json")
     children = [r for r in records if r["model"] == "inventory.specialgrade"]
-    assert len(children) == 2 and not any("pk" in r for r in children)
-    assert children[0]["fields"]["grade_ptr"] == ["E"]
-    models = [r["model"] for r in records]
-    assert models.index("inventory.specialgrade") < models.index("inventory.grade")
+    assert children and not any("pk" in r for r in children)
+    expected = _loaddata(tmp_path / "fixture.json")
+    children_first = tmp_path / "children-first.json"
+    children_first.write_bytes(orjson.dumps(children + [r for r in records if r not in children]))
     with pytest.raises(IntegrityError, match=LOADDATA_REFUSES):
-        _loaddata(tmp_path / "fixture.json")
-    parents_first = tmp_path / "parents-first.json"
-    parents_first.write_bytes(orjson.dumps([r for r in records if r not in children] + children))
-    expected = _loaddata(parents_first)
-    stream = io.BytesIO()
-    convert(io.BytesIO(data), stream, get_config())
-    for fixture in (compress(data, "gz"), parents_first.read_bytes(), stream.getvalue()):
-        fresh_target()
-        load(io.BytesIO(fixture), using="target", clear=True)
-        _same_as_loaddata(expected)
-        assert _grades_in_target() == GRADES
+        _loaddata(children_first)
+    fresh_target()
+    load(io.BytesIO(children_first.read_bytes()), using="target", clear=True)
+    _same_as_loaddata(expected)
+    assert _grades_in_target() == GRADES
 
 
 def test_many_keys_forward_are_set_in_batches(tmp_path):

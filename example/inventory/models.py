@@ -245,6 +245,7 @@ class Attachment(models.Model):
         return self.file.name
 
 
+
 class GradeManager(models.Manager["Grade"]):
     """Manager resolving grades by their natural key."""
 
@@ -254,18 +255,12 @@ class GradeManager(models.Manager["Grade"]):
 
 
 class Grade(models.Model):
-    """A quality grade known by its code (natural key).
-
-    Its successor (a grade) and its scheme (which names a default grade) are natural foreign
-    keys that a fixture may give before the rows they point to: a self-reference and a cycle.
-    """
+    """A quality grade known by its code (natural key); its successor is a natural foreign key
+    to the same model, which a fixture may give before the row it points to."""
 
     code = models.CharField(max_length=20, unique=True)
     successor = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    scheme = models.ForeignKey(
-        "GradeScheme", null=True, blank=True, on_delete=models.SET_NULL, related_name="grades"
     )
 
     objects = GradeManager()
@@ -278,6 +273,13 @@ class Grade(models.Model):
         return self.code
 
 
+class SpecialGrade(Grade):
+    """A multi-table child of Grade: with --natural-primary its records have no pk, only the
+    link to its parent, by the parent's natural key."""
+
+    note = models.CharField(max_length=100, blank=True)
+
+
 class GradeSchemeManager(models.Manager["GradeScheme"]):
     """Manager resolving grade schemes by their natural key."""
 
@@ -287,11 +289,15 @@ class GradeSchemeManager(models.Manager["GradeScheme"]):
 
 
 class GradeScheme(models.Model):
-    """A set of grades known by its name; its default grade closes a cycle with Grade."""
+    """A set of grades known by its name; its owner (an Assessor, who names a scheme in turn)
+    closes a cycle of natural foreign keys between two models."""
 
     name = models.CharField(max_length=50, unique=True)
     default = models.ForeignKey(
         Grade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    owner = models.ForeignKey(
+        "Assessor", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     objects = GradeSchemeManager()
@@ -304,8 +310,27 @@ class GradeScheme(models.Model):
         return self.name
 
 
-class SpecialGrade(Grade):
-    """A multi-table child of Grade: with --natural-primary its records have no pk, only the
-    link to its parent, by the parent's natural key."""
+class AssessorManager(models.Manager["Assessor"]):
+    """Manager resolving assessors by their natural key."""
 
-    note = models.CharField(max_length=100, blank=True)
+    def get_by_natural_key(self, name: str) -> "Assessor":
+        """Return the assessor with this name."""
+        return self.get(name=name)
+
+
+class Assessor(models.Model):
+    """Someone who grades, known by name, with the scheme they use (see GradeScheme)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    scheme = models.ForeignKey(
+        GradeScheme, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AssessorManager()
+
+    def natural_key(self) -> tuple[str]:
+        """Return the natural key (name,)."""
+        return (self.name,)
+
+    def __str__(self) -> str:
+        return self.name
