@@ -15,6 +15,8 @@ table in file order.
 from __future__ import annotations
 
 import datetime
+import re
+import sys
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
@@ -40,12 +42,16 @@ def _iso(parse: Callable[[str], Any]) -> Convert:
     return check
 
 
+_Z_UNREAD = sys.version_info < (3, 11)
+
+
 def _datetime(v: str) -> str:
     # Django's JSON encoder writes UTC as "Z", which fromisoformat reads only from Python 3.11.
-    if v.endswith("Z"):
+    if _Z_UNREAD and v.endswith("Z"):
         v = v[:-1] + "+00:00"
-    datetime.datetime.fromisoformat(v)
-    return v
+    # The stream's own layout (isoformat, microseconds in full), which the loaders' fast paths
+    # read without parsing again (dumpdata writes milliseconds: "...05.123Z").
+    return datetime.datetime.fromisoformat(v).isoformat()
 
 
 def _decimal(v: Any) -> str:
@@ -55,6 +61,10 @@ def _decimal(v: Any) -> str:
     return str(v)
 
 
+# str(UUID(v)) of this layout is v itself.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").fullmatch
+
+
 # Fixture strings that the stream carries as they are, once checked (by the same parser the
 # loader uses, so that a bad value is named here, with its record).
 _STRING_CHECKS: dict[str, Convert] = {
@@ -62,10 +72,9 @@ _STRING_CHECKS: dict[str, Convert] = {
     "date": _iso(datetime.date.fromisoformat),
     "time": _iso(datetime.time.fromisoformat),
     "decimal": _decimal,
-    "uuid": lambda v: str(uuid.UUID(v)),
+    "uuid": lambda v: v if _UUID(v) else str(uuid.UUID(v)),
 }
 _NATIVE = {"int": int, "str": str, "bool": bool}
-_MISSING = object()
 
 
 def value_converter(field: models.Field, codec: str) -> Convert:
@@ -77,14 +86,14 @@ def value_converter(field: models.Field, codec: str) -> Convert:
     check = _STRING_CHECKS.get(codec)
     encode = encoder(codec, value_field) or (lambda v: v)
 
-    def convert(v: Any) -> Any:
-        if native is not None and v.__class__ is native:
-            return v
-        if check is not None and (v.__class__ is str or v.__class__ is Decimal):
-            return check(v)
+    def slow(v: Any) -> Any:
         return encode(value_field.to_python(v))
 
-    return convert
+    if check is not None:  # one call less per value: these are the most frequent
+        return lambda v: check(v) if v.__class__ is str or v.__class__ is Decimal else slow(v)
+    if native is not None:
+        return lambda v: v if v.__class__ is native else slow(v)
+    return slow
 
 
 class RecordRows:
@@ -99,6 +108,10 @@ class RecordRows:
         # type a value may have to be taken as it is, whether it is a foreign key.
         self.columns: list[tuple[int, models.Field, str, Convert, type | None, bool]] = []
         self.width = len(self.table.fields)
+        pk = model._meta.pk
+        self.parent_link = pk.name if pk.remote_field and pk.remote_field.parent_link else None
+        # Per table (this model's, its many-to-many tables'): columns that held a natural key.
+        self.natural: dict[str, set[str]] = {self.label: set()}
         for i, f in enumerate(self.table.fields):
             codec = codec_name(f)
             if f.primary_key:
@@ -115,12 +128,20 @@ class RecordRows:
             if not through._meta.auto_created:
                 continue  # an explicit through model: dumpdata writes its rows as records
             table = Table(through, phase_of(through, config), regenerated)
+            self.natural[table.label] = set()
             owner = through._meta.get_field(f.m2m_field_name())
             target = through._meta.get_field(f.m2m_reverse_field_name())
             positions = [table.columns.index(x.column) for x in (through._meta.pk, owner, target)]
             self.m2m.append(
                 (f.name, table, *positions, value_converter(target, codec_name(target)))
             )
+
+    def converted(self, number: int, pk: Any) -> Any:
+        """The stream value of a record's primary key."""
+        try:
+            return self.pk_convert(pk)
+        except Exception as exc:
+            raise self.error(number, "pk", f"invalid value {pk!r:.60}: {exc}") from None
 
     def error(self, number: int, field: str, message: str) -> FormatError:
         """An error naming the record, its model and the field."""
@@ -130,31 +151,42 @@ class RecordRows:
         self,
         number: int,
         record: dict[str, Any],
-        natural: Callable[[str, str], None],
         next_id: Callable[[str], int],
     ) -> list[tuple[str, list[Any]]]:
         """[(table label, row), ...]: the model's row, then one per many-to-many value.
 
-        `natural(label, column)` hears of each column holding a natural key; `next_id(label)`
-        gives the id of a row the fixture gives none (--natural-primary, many-to-many rows).
+        `next_id(label)` gives the id of a row the fixture gives none (--natural-primary,
+        many-to-many rows). Columns that held a natural key are added to `natural`.
         """
         fields = record.get("fields")
         if not isinstance(fields, dict):
             raise FormatError(f"record {number} ({self.label}) has no fields object")
         row: list[Any] = [None] * self.width
+        natural = self.natural[self.label]
         owner = record.get("pk")
-        if owner is None:
+        if owner is None and self.parent_link is not None:
+            # A multi-table child (--natural-primary): its id is its parent's, which the record
+            # gives as the link to it (a natural key, or an id).
+            owner = fields.get(self.parent_link)
+            if owner is None:
+                raise self.error(number, self.parent_link, "no pk and no link to the parent")
+            if owner.__class__ is list:
+                natural.add(self.table.fields[self.pk_at].column)
+                row[self.pk_at] = owner
+            else:
+                owner = self.converted(number, owner)
+                row[self.pk_at] = owner
+        elif owner is None:
             if not self.regenerated:  # regenerated rows are merged by natural key
                 owner = next_id(self.label)
+            row[self.pk_at] = owner
         else:
-            try:
-                owner = self.pk_convert(owner)
-            except Exception as exc:
-                raise self.error(number, "pk", f"invalid value {owner!r:.60}: {exc}") from None
-        row[self.pk_at] = owner
+            owner = self.converted(number, owner)
+            row[self.pk_at] = owner
         for i, f, name, convert, native, relation in self.columns:
-            value = fields.get(name, _MISSING)
-            if value is _MISSING:  # loaddata builds the instance with the field's default
+            try:
+                value = fields[name]
+            except KeyError:  # loaddata builds the instance with the field's default
                 value = f.get_default()
                 if isinstance(value, models.Model):
                     value = value.pk
@@ -163,7 +195,7 @@ class RecordRows:
             if value.__class__ is native:
                 row[i] = value
             elif relation and value.__class__ is list:
-                natural(self.label, f.column)
+                natural.add(f.column)
                 row[i] = value
             else:
                 try:
@@ -177,11 +209,13 @@ class RecordRows:
                 raise self.error(number, name, f"expected a list, got {values!r:.60}")
             if values and owner is None:
                 raise self.error(number, name, "a record without a pk cannot have these links")
+            if values and owner.__class__ is list:  # a child's natural key: its parent's
+                self.natural[through.label].add(through.columns[owner_at])
             for value in values:
                 link: list[Any] = [None, None, None]
                 link[id_at], link[owner_at] = next_id(through.label), owner
                 if value.__class__ is list:
-                    natural(through.label, through.columns[target_at])
+                    self.natural[through.label].add(through.columns[target_at])
                     link[target_at] = value
                 else:
                     try:

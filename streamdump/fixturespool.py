@@ -33,6 +33,7 @@ class ChunkSpool:
         self._buffered = 0
         self._chunks: dict[str, list[tuple[int, int]]] = defaultdict(list)  # offset, length
         self.counts: dict[str, int] = defaultdict(int)
+        self.sizes: dict[str, int] = defaultdict(int)  # bytes of the rows as NDJSON lines
 
     def add(self, label: str, row: list[Any]) -> None:
         """Keep one row of table `label`."""
@@ -41,6 +42,7 @@ class ChunkSpool:
         pending += line
         self._buffered += len(line)
         self.counts[label] += 1
+        self.sizes[label] += len(line)
         if len(pending) >= self.chunk_bytes:
             self._flush(label)
         elif self._buffered >= self.buffer_bytes:

@@ -1,10 +1,11 @@
-"""A Django fixture as a format v1 stream: what `convert` writes and what load() imports.
+"""A Django fixture as a format v1 stream: what `convert` writes; load() reads the same spool
+through fixturereader.py, without the stream.
 
 Two passes, bounded memory: the first reads every record (fixtures.py), turns it into table
 rows (fixturerows.py) and spools them per table (fixturespool.py), counting them; the second
 writes the stream, with a header listing every table (rows counted) and the sections in phase
-then dependency order, whatever order the records came in. The import then runs the stream
-through the sequencer like any other: same plan, steps, transactions and checks.
+then dependency order, whatever order the records came in. load() gives the sequencer the same
+sections (fixturereader.py): same plan, steps, transactions and checks as a stream.
 
 What the stream cannot say without a database stays as the fixture has it: foreign keys given
 as natural keys are written as natural keys (codec "natural"), which the loader resolves
@@ -61,9 +62,6 @@ class FixtureTables:
         self._ids[label] += 1
         return self._ids[label]
 
-    def _on_natural(self, label: str, column: str) -> None:
-        self.natural[label].add(column)
-
     def _read(self, framed: Framed, ignore_missing: bool) -> None:
         by_label: dict[Any, RecordRows | None] = {}
         add = self.spool.add
@@ -87,10 +85,13 @@ class FixtureTables:
                         "(--ignore-missing skips its records)"
                     )
                 continue
-            for table, row in rows.rows(number, record, self._on_natural, self._next_id):
+            for table, row in rows.rows(number, record, self._next_id):
                 add(table, row)
             if rows.regenerated and record.get("pk") is not None:
                 self._regenerated[rows.label][record["pk"]] = row
+        for rows in by_label.values():
+            for table, columns in (rows.natural.items() if rows else ()):
+                self.natural[table] |= columns
         self.keys = self.source_keys()
 
     def source_keys(self) -> dict[str, dict[Any, list[Any]]]:
@@ -189,7 +190,7 @@ class FixtureTables:
                 writer.section({k: v for k, v in described.items() if k != "rows"})
                 for rows in self.spool.batches(label):
                     if mapped:
-                        _map_ids(label, rows, mapped)
+                        map_ids(label, rows, mapped)
                     writer.rows(rows)
                     yield
                 writer.end()
@@ -201,7 +202,7 @@ class FixtureTables:
         self.spool.close()
 
 
-def _map_ids(
+def map_ids(
     label: str, rows: list[list[Any]], mapped: dict[int, tuple[str, dict[Any, list[Any]]]]
 ) -> None:
     """Replace the ids of regenerated rows by their natural keys, in place."""
@@ -223,54 +224,6 @@ def _value_codec(field: models.Field) -> str:
     from .codecs import codec_name
 
     return codec_name(field)
-
-
-class _Pipe:
-    """A binary file whose bytes a generator writes as they are read (no thread, no copy)."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-        self._steps: Iterator[None] | None = None
-        self._buffer = b""
-
-    def write(self, data: bytes, /) -> int:
-        self._parts.append(bytes(data))
-        return len(data)
-
-    def read(self, size: int = -1) -> bytes:
-        want = size if size >= 0 else float("inf")
-        while len(self._buffer) < want:
-            if self._parts:
-                self._buffer += b"".join(self._parts)
-                self._parts.clear()
-                continue
-            if self._steps is None:
-                break
-            try:
-                next(self._steps)
-            except StopIteration:
-                self._steps = None
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-
-def fixture_stream(
-    framed: Framed, config: Config, *, using: str = "default", ignore_missing: bool = False
-) -> BinaryIO:
-    """A fixture (framed: its kind known) as a format v1 stream, read as a binary file.
-
-    The fixture is read whole first (the first pass, into a spool); the stream's bytes are
-    made as they are read.
-    """
-    if framed.kind not in (Kind.FIXTURE_JSON, Kind.FIXTURE_JSONL):
-        raise ValueError("not a fixture")
-    tables = FixtureTables(framed, config, ignore_missing=ignore_missing)
-    pipe = _Pipe()
-    pipe._steps = tables.stream_chunks(pipe, level=1, using=using)
-    return pipe  # type: ignore[return-value]
 
 
 def metadata_warnings(header: dict[str, Any], app_version: str | None) -> list[str]:

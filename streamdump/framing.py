@@ -336,7 +336,7 @@ class Framed:
         self._since_mark = 0
 
     def read(self, size: int = -1) -> bytes:
-        """A file's read() over the decompressed bytes (for parsers that pull, like ijson).
+        """A file's read() over the decompressed bytes (for parsers that pull).
 
         Raises LineTooLong when more than max_line bytes are read without a mark().
         """

@@ -24,6 +24,7 @@ from .backends import Backend, StreamingInserter, backend_for, get_inserter, ins
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
+from .deferred import DeferredKeys
 from .errors import CodecError, FormatError, StreamdumpError
 from .natural import NaturalKeys
 from .naturalkeys import merge_rows, pks_by_key
@@ -46,6 +47,8 @@ class LoadContext:
     pks_by_key: dict[str, dict[tuple[Any, ...], Any]] = field(default_factory=dict)
     # Other models a stream refers to by natural key (made from a fixture): resolved in batches.
     natural_keys: NaturalKeys | None = None
+    # Natural keys to rows not loaded yet, set once every section was (settle_deferred()).
+    deferred: DeferredKeys = field(default_factory=DeferredKeys)
 
     @property
     def using(self) -> str:
@@ -68,6 +71,10 @@ class LoadContext:
             self.natural_keys = NaturalKeys(self.using)
         return self.natural_keys
 
+    def settle_deferred(self) -> int:
+        """Set the natural keys that pointed to rows loaded after theirs; return how many."""
+        return self.deferred.settle(self.natural(), self.using)
+
     @property
     def backend(self) -> Backend:
         return backend_for(self.connection)
@@ -87,13 +94,18 @@ class SectionLoader:
         # made from a fixture may give any foreign key as a natural key, or as an id.
         self.codecs = dict(zip(section.columns, section.codecs, strict=True))
         self.decode = self.row_decoder(self.fields, prep=self.prep)
-        # Natural-key columns resolved in batches: (position in the row, related model).
+        # Natural-key columns resolved in batches: (position in the row, related model, whether
+        # a key the target lacks may wait for the end of the import, NULL until then; not in
+        # merged rows, whose ids the target chooses).
         self.batched = [
-            (i, f.related_model)
+            (i, f.related_model, f.null and not f.primary_key and not self.merges)
             for i, f in enumerate(self.fields)
             if self.codecs[f.column] == "natural"
             and f.related_model._meta.label not in table.regenerated
         ]
+        if any(deferrable for _, _, deferrable in self.batched):
+            context.deferred.register(section.model, table.model, self.fields)
+        self.pk_at = next((i for i, f in enumerate(self.fields) if f.primary_key), None)
 
     def row_decoder(self, fields: list[Any], *, prep: bool) -> RowFn:
         """One function decoding a row of these fields' stream values."""
@@ -118,12 +130,24 @@ class SectionLoader:
             return self.context.keys_of(model)
         return self.context.natural().index(model)
 
-    def resolve_natural(self, rows: list[list[Any]]) -> None:
-        """Look up, in a few queries, the natural keys of a batch that the cache lacks."""
-        for position, model in self.batched:
+    def resolve_natural(self, rows: list[list[Any]], first: int) -> None:
+        """Look up, in a few queries, the natural keys of a batch that the cache lacks; those
+        the target has not yet (rows further on, a cycle) wait in nullable columns."""
+        natural = self.context.natural()
+        for position, model, deferrable in self.batched:
             keys = {tuple(row[position]) for row in rows if row[position].__class__ is list}
-            if keys:
-                self.context.natural().resolve(model, keys)
+            if not keys:
+                continue
+            natural.resolve(model, keys)
+            index = natural.index(model)
+            if not deferrable or self.pk_at is None or keys <= index.keys():
+                continue
+            defer, pk_at, section = self.context.deferred.add, self.pk_at, self.section.model
+            for offset, row in enumerate(rows):
+                key = row[position]
+                if key.__class__ is list and tuple(key) not in index:
+                    defer(section, row[pk_at], position, key, first + offset)
+                    row[position] = None
 
     def load(self, on_rows: Callable[[int], None]) -> Loaded:
         """Load every batch of the section; `on_rows` hears of each batch as it is done."""
@@ -131,7 +155,7 @@ class SectionLoader:
         try:
             for first, rows in section.batches():
                 if self.batched:
-                    self.resolve_natural(rows)
+                    self.resolve_natural(rows, first)
                 values = self._decode_rows(rows, first)
                 try:
                     self.write(rows, values, loaded)

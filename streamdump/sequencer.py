@@ -79,7 +79,8 @@ from .backends import Postponed
 from .conf import Config, activate_plugins, get_config
 from .errors import ImportFailed, MissingReferences, SchemaMismatch, StreamdumpError
 from .events import Callback, Events
-from .fixturestream import fixture_stream, metadata_warnings
+from .fixturereader import FixtureReader
+from .fixturestream import FixtureTables, metadata_warnings
 from .framing import Framed, Kind
 from .loaders import LoadContext, loader_for
 from .media import MediaImport
@@ -577,6 +578,9 @@ class Sequencer:
         """The remaining sections, then the end of the stream and its trailer."""
         self.load_phase("remainder")
         self.sections.read_to_end()
+        settled = self.context.settle_deferred()
+        if settled:
+            log.info("%d natural keys to rows loaded after theirs set", settled)
 
     def _postpone_schema(self, phase: str) -> None:
         """At the first load since the last verify: let the backend set aside, until the next
@@ -742,16 +746,19 @@ def load(
             try:
                 selection = Selection.checked(include, exclude)
                 framed = Framed(stream, config.max_line_bytes)
-                source: BinaryIO | Framed = framed
+                reader: StreamReader
                 if framed.kind in (Kind.FIXTURE_JSON, Kind.FIXTURE_JSONL):
-                    # A Django fixture: read whole into a spool first, then imported as a stream.
-                    source = fixture_stream(
-                        framed, config, using=using, ignore_missing=ignore_missing
+                    # A Django fixture: read whole into a spool first, whose sections the
+                    # sequencer then reads as a stream's.
+                    tables = FixtureTables(framed, config, ignore_missing=ignore_missing)
+                    reader = FixtureReader(
+                        tables, batch_size or config.batch_size, config.batch_bytes, using
                     )
-                reader = StreamReader(
-                    source, batch_size or config.batch_size, config.batch_bytes,
-                    config.max_line_bytes,
-                )  # fmt: skip
+                else:
+                    reader = StreamReader(
+                        framed, batch_size or config.batch_size, config.batch_bytes,
+                        config.max_line_bytes,
+                    )  # fmt: skip
             except Exception as exc:  # a bad label, not a stream, a damaged header: nothing done
                 raise ImportFailed(exc, ImportFailed.UNCHANGED) from exc
             sequencer = Sequencer(

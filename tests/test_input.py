@@ -6,10 +6,12 @@ the fixture reader and loadstream, never with a traceback.
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
 import types
+from decimal import Decimal
 
 import orjson
 import pytest
@@ -177,6 +179,46 @@ def test_the_fixture_reader_refuses_an_over_long_object():
     with pytest.raises(LineTooLong) as info:
         list(iter_fixture(Framed(io.BytesIO(lines), max_line=5000)))
     assert info.value.line == 2
+
+
+class _Trickle(io.RawIOBase):
+    """A file whose read() gives at most `step` bytes: every item is cut somewhere."""
+
+    def __init__(self, data: bytes, step: int) -> None:
+        self.data, self.step, self.at = data, step, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        piece = self.data[self.at : self.at + min(self.step, len(buffer))]
+        buffer[: len(piece)] = piece
+        self.at += len(piece)
+        return len(piece)
+
+
+@pytest.mark.parametrize("step", [1, 7, 4096])
+def test_the_array_reader_joins_items_cut_anywhere(step):
+    """Items cut between reads (numbers too, which may go on after the cut), multi-byte
+    characters cut inside, white space anywhere: the same items as json.loads reads."""
+    items = [{"model": "app.a", "pk": i, "fields": {"name": "é€𝄞" * (i % 5), "n": 1.5 * i,
+              "big": -9223372036854775808 - i}} for i in range(40)]  # fmt: skip
+    items += [12345678901234567890, 0.25, "x", None, True, [1, [2, []]], {}]
+    text = json.dumps(items, ensure_ascii=False).encode()
+    text = text.replace(b",", b" ,\n ").replace(b"[", b"[ \t", 1)
+    read = list(iter_fixture(Framed(_Trickle(text, step))))  # type: ignore[arg-type]
+    assert read == json.loads(text, parse_float=Decimal)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [(b"[1, 2] 3", "data follows the array"), (b"[1 2]", "expected , or ]"),
+     (b"[1, 2", "expected , or ]"), (b'[{"a": 1}, {"b": ', "after object 1"),
+     (b"[" * 100_000, "nests deeper")],  # fmt: skip
+)
+def test_the_array_reader_names_what_is_wrong(text, message):
+    with pytest.raises(FormatError, match=message):
+        list(iter_fixture(Framed(io.BytesIO(text))))
 
 
 def test_a_fixture_bomb_is_refused():

@@ -29,11 +29,15 @@ from django.db import connections, models, transaction
 from django.db.models import Value
 
 from .models import (
+    Assessor,
     Attachment,
     Comment,
     Company,
+    Grade,
+    GradeScheme,
     Part,
     PartCategory,
+    SpecialGrade,
     StockItem,
     StockLocation,
     StockMovement,
@@ -724,6 +728,24 @@ class _Generator:
 
         self.insert(reading_model, (reading(i) for i in range(self.n_readings)))
 
+    def grades(self) -> None:
+        """A few grades whose natural keys point to rows further on (successors; schemes and
+        assessors naming each other), and multi-table children. Fixed, and made last: the
+        other tables get the same data as before these models existed."""
+        self.insert(Grade, [Grade(id=i + 1, code=f"G{i + 1}") for i in range(4)])
+        for i, note in enumerate(["bronze", "rare"]):  # parent and child rows, ids kept
+            SpecialGrade.objects.using(self.using).create(id=i + 5, code=f"G{i + 5}", note=note)
+        self.count(SpecialGrade, 2)
+        self.count(Grade, 2)
+        for code, successor in [(1, 3), (2, 4), (3, 2), (4, 6), (5, 1), (6, 5)]:
+            Grade.objects.using(self.using).filter(id=code).update(successor_id=successor)
+        self.insert(GradeScheme, [GradeScheme(id=1, name="standard", default_id=2),
+                                  GradeScheme(id=2, name="strict", default_id=5)])  # fmt: skip
+        self.insert(Assessor, [Assessor(id=1, name="auditor 1", scheme_id=2),
+                               Assessor(id=2, name="auditor 2", scheme_id=1)])  # fmt: skip
+        GradeScheme.objects.using(self.using).filter(id=1).update(owner_id=2)
+        GradeScheme.objects.using(self.using).filter(id=2).update(owner_id=1)
+
     def reset_sequences(self) -> None:
         """Move PostgreSQL sequences past the explicit primary keys (no-op elsewhere)."""
         connection = connections[self.using]
@@ -770,6 +792,7 @@ def generate(rows: int, seed: int = 1, using: str = "default") -> dict[str, int]
     ]
     if apps.is_installed(SENSORS_APP):
         steps.append(gen.sensors)
+    steps.append(gen.grades)
     with deterministic_timestamps(), transaction.atomic(using=using):
         for step in steps:
             step()

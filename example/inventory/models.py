@@ -243,3 +243,94 @@ class Attachment(models.Model):
 
     def __str__(self) -> str:
         return self.file.name
+
+
+
+class GradeManager(models.Manager["Grade"]):
+    """Manager resolving grades by their natural key."""
+
+    def get_by_natural_key(self, code: str) -> "Grade":
+        """Return the grade with this code."""
+        return self.get(code=code)
+
+
+class Grade(models.Model):
+    """A quality grade known by its code (natural key); its successor is a natural foreign key
+    to the same model, which a fixture may give before the row it points to."""
+
+    code = models.CharField(max_length=20, unique=True)
+    successor = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = GradeManager()
+
+    def natural_key(self) -> tuple[str]:
+        """Return the natural key (code,)."""
+        return (self.code,)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class SpecialGrade(Grade):
+    """A multi-table child of Grade: with --natural-primary its records have no pk, only the
+    link to its parent, by the parent's natural key."""
+
+    note = models.CharField(max_length=100, blank=True)
+
+
+class GradeSchemeManager(models.Manager["GradeScheme"]):
+    """Manager resolving grade schemes by their natural key."""
+
+    def get_by_natural_key(self, name: str) -> "GradeScheme":
+        """Return the scheme with this name."""
+        return self.get(name=name)
+
+
+class GradeScheme(models.Model):
+    """A set of grades known by its name; its owner (an Assessor, who names a scheme in turn)
+    closes a cycle of natural foreign keys between two models."""
+
+    name = models.CharField(max_length=50, unique=True)
+    default = models.ForeignKey(
+        Grade, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    owner = models.ForeignKey(
+        "Assessor", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = GradeSchemeManager()
+
+    def natural_key(self) -> tuple[str]:
+        """Return the natural key (name,)."""
+        return (self.name,)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssessorManager(models.Manager["Assessor"]):
+    """Manager resolving assessors by their natural key."""
+
+    def get_by_natural_key(self, name: str) -> "Assessor":
+        """Return the assessor with this name."""
+        return self.get(name=name)
+
+
+class Assessor(models.Model):
+    """Someone who grades, known by name, with the scheme they use (see GradeScheme)."""
+
+    name = models.CharField(max_length=50, unique=True)
+    scheme = models.ForeignKey(
+        GradeScheme, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AssessorManager()
+
+    def natural_key(self) -> tuple[str]:
+        """Return the natural key (name,)."""
+        return (self.name,)
+
+    def __str__(self) -> str:
+        return self.name
