@@ -28,6 +28,8 @@ class Config:
     max_line_bytes: int = DEFAULT_MAX_LINE  # longer lines of an input are refused as read
     app_version: str | None = None
     portable_inserts: bool = False  # executemany everywhere instead of COPY / multi-row INSERT
+    decode_worker: bool = True  # large sections decoded in a second process (decodeworker.py)
+    decode_worker_min_rows: int = 10000  # smaller sections are decoded in the importing one
 
 
 def get_config() -> Config:

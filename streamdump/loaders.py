@@ -13,7 +13,7 @@ table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from .backends import Backend, backend_for, get_inserter
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
+from .decodeworker import decoded_batches, worker_pays
 from .errors import CodecError, FormatError, StreamdumpError
 from .natural import NaturalKeys
 from .naturalkeys import merge_rows, pks_by_key
@@ -45,6 +46,9 @@ class LoadContext:
     pks_by_key: dict[str, dict[tuple[Any, ...], Any]] = field(default_factory=dict)
     # Other models a stream refers to by natural key (made from a fixture): resolved in batches.
     natural_keys: NaturalKeys | None = None
+    # Sections of at least this many rows are decoded in a worker process (decodeworker.py);
+    # None: never (STREAMDUMP["DECODE_WORKER"] off).
+    decode_worker_min_rows: int | None = None
 
     @property
     def using(self) -> str:
@@ -77,6 +81,7 @@ class SectionLoader:
 
     prep = True  # decode to the driver's values (False: Python values, for the ORM)
     merges = False  # counts the rows it added (Loaded.added)
+    needs_rows = False  # write() reads the stream's rows too (then decoded in this process)
 
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         self.table, self.section, self.context = table, section, context
@@ -127,30 +132,48 @@ class SectionLoader:
     def load(self, on_rows: Callable[[int], None]) -> Loaded:
         """Load every batch of the section; `on_rows` hears of each batch as it is done."""
         section, loaded = self.section, Loaded(added=0 if self.merges else None)
-        for first, rows in section.batches():
-            if self.batched:
-                self.resolve_natural(rows)
-            values = self._decode_rows(rows, first)
+        for first, rows, values in self.decoded_batches():
             try:
                 self.write(rows, values, loaded)
             except (DatabaseError, OverflowError) as exc:  # OverflowError: sqlite3's ints
                 raise StreamdumpError(
-                    f"the database refused rows {first}-{first + len(rows) - 1} of section "
+                    f"the database refused rows {first}-{first + len(values) - 1} of section "
                     f"{section.model} (table {self.table.db_table}): {exc}"
                 ) from exc
             finally:
-                on_rows(len(rows))
+                on_rows(len(values))
         if loaded.rows != section.rows:
             raise StreamdumpError(
                 f"section {section.model}: wrote {loaded.rows} rows, the dump holds {section.rows}"
             )
         return loaded
 
+    def decoded_batches(self) -> Iterator[tuple[int, list[list[Any]], list[list[Any]]]]:
+        """(number of the first row, the rows as the stream has them, decoded) per batch.
+
+        A large section is decoded in a worker process while this one writes (decodeworker.py);
+        write() then gets no stream rows (an empty list), unless it asks for them (needs_rows).
+        """
+        section = self.section
+        if (
+            not self.needs_rows
+            and not self.batched
+            and worker_pays(section.expected_rows, self.context.decode_worker_min_rows)
+        ):
+            for first, values in decoded_batches(section, self.decode_batch, self.decode_batch):
+                yield first, [], values
+            return
+        for first, rows in section.batches():
+            if self.batched:
+                self.resolve_natural(rows)
+            yield first, rows, self.decode_batch(rows, first)
+
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
-        """Write one batch: `rows` as the stream has them, `values` decoded."""
+        """Write one batch: `rows` as the stream has them (if needs_rows), `values` decoded."""
         raise NotImplementedError
 
-    def _decode_rows(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
+    def decode_batch(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
+        """The rows decoded for the target; a bad value names its row and column."""
         decode = self.decode
         try:
             return [decode(row) for row in rows]
@@ -181,12 +204,20 @@ class InsertLoader(SectionLoader):
             portable=context.portable_inserts,
         )
 
+    def load(self, on_rows: Callable[[int], None]) -> Loaded:
+        """Load the section into its table, readied for a bulk load by the backend."""
+        backend, section = self.context.backend, self.section
+        with backend.loading_table(self.table.db_table, section.expected_rows):
+            return super().load(on_rows)
+
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
         loaded.rows += self.inserter.insert(values)
 
 
 class ReplaceLoader(InsertLoader):
     """Inserts the rows after deleting the target's rows that share a key with them."""
+
+    needs_rows = True
 
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         super().__init__(table, section, context)

@@ -128,7 +128,13 @@ class Sequencer:
         self.events = events or ImportEvents()
         self.selection = selection or Selection()
         self.unselected: set[str] = set()  # sections left out of a partial import
-        self.context = LoadContext(self.connection, self.config.portable_inserts)
+        self.context = LoadContext(
+            self.connection,
+            self.config.portable_inserts,
+            decode_worker_min_rows=(
+                self.config.decode_worker_min_rows if self.config.decode_worker else None
+            ),
+        )
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)
         self._loaded: list[Table] = []  # since the last verify: checked and reset there
