@@ -126,9 +126,11 @@ class DecodeWorker:
             name=f"streamdump decode {section.model}",
             daemon=True,
         )
+        # The worker starts with Ctrl-C blocked, and unblocks it once it ignores it: a Ctrl-C
+        # at the terminal signals it too, and must not print its traceback.
         blocked = {signal.SIGINT, signal.SIGTERM}
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:  # the worker starts with them blocked, and unblocks once it ignores Ctrl-C
+        try:
             self._process.start()
         finally:
             worker_in.close()
