@@ -106,9 +106,7 @@ class DecodeWorker:
         self.section, self.fallback = section, fallback
         self.peak_rss_kb = 0
         self._in_flight = 0  # batches sent whose result was not received yet
-        self._ready: collections.deque[tuple[int, list[Any]] | BaseException] = (
-            collections.deque()
-        )
+        self._ready: collections.deque[tuple[int, list[Any]] | BaseException] = collections.deque()
         context = multiprocessing.get_context("fork")
         worker_in, self._to_worker = context.Pipe(duplex=False)
         self._from_worker, worker_out = context.Pipe(duplex=False)
@@ -236,8 +234,7 @@ class DecodeWorker:
         else:
             how = "stopped answering"
         return WorkerDied(
-            f"the worker process decoding section {self.section.model} {how}; "
-            "nothing was imported"
+            f"the worker process decoding section {self.section.model} {how}; nothing was imported"
         )
 
 

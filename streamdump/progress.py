@@ -11,7 +11,7 @@ from typing import Any
 from tqdm import tqdm
 
 
-class _Bar(tqdm):  # type: ignore[type-arg]
+class _Bar(tqdm):
     # No monitor thread: bars are updated per batch anyway, and an import forks its decoding
     # worker only from a process with one thread (decodeworker.py).
     monitor_interval = 0
