@@ -19,6 +19,7 @@ class FormatError(StreamdumpError):
         row: int | None = None,
         column: str | None = None,
     ) -> None:
+        self.message = message  # without the place (a worker process sends it: decodeworker.py)
         self.line, self.section, self.row, self.column = line, section, row, column
         where = []
         if section:

@@ -20,6 +20,8 @@ from .reader import Section, StreamReader
 class FixtureReader(StreamReader):
     """The sections of a fixture's spool (FixtureTables), as StreamReader yields a stream's."""
 
+    reads_lines = False  # rows come parsed from the spool: nothing for a decoding worker
+
     def __init__(
         self, tables: FixtureTables, batch_size: int, batch_bytes: int, using: str = "default"
     ) -> None:

@@ -13,7 +13,7 @@ table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from .backends import Backend, StreamingInserter, backend_for, get_inserter, ins
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
+from .decodeworker import decoded_batches, worker_pays
 from .deferred import DeferredKeys
 from .errors import CodecError, FormatError, StreamdumpError
 from .natural import NaturalKeys
@@ -49,6 +50,9 @@ class LoadContext:
     natural_keys: NaturalKeys | None = None
     # Natural keys to rows not loaded yet, set once every section was (settle_deferred()).
     deferred: DeferredKeys = field(default_factory=DeferredKeys)
+    # Sections of at least this many rows are decoded in a worker process (decodeworker.py);
+    # None: never (STREAMDUMP["DECODE_WORKER"] off).
+    decode_worker_min_rows: int | None = None
 
     @property
     def using(self) -> str:
@@ -85,6 +89,7 @@ class SectionLoader:
 
     prep = True  # decode to the driver's values (False: Python values, for the ORM)
     merges = False  # counts the rows it added (Loaded.added)
+    needs_rows = False  # write() reads the stream's rows too (then decoded in this process)
 
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         self.table, self.section, self.context = table, section, context
@@ -153,19 +158,16 @@ class SectionLoader:
         """Load every batch of the section; `on_rows` hears of each batch as it is done."""
         section, loaded = self.section, Loaded(added=0 if self.merges else None)
         try:
-            for first, rows in section.batches():
-                if self.batched:
-                    self.resolve_natural(rows, first)
-                values = self._decode_rows(rows, first)
+            for first, rows, values in self.decoded_batches():
                 try:
                     self.write(rows, values, loaded)
                 except (DatabaseError, OverflowError) as exc:  # OverflowError: sqlite3's ints
                     raise StreamdumpError(
-                        f"the database refused rows {first}-{first + len(rows) - 1} of section "
+                        f"the database refused rows {first}-{first + len(values) - 1} of section "
                         f"{section.model} (table {self.table.db_table}): {exc}"
                     ) from exc
                 finally:
-                    on_rows(len(rows))
+                    on_rows(len(values))
             try:
                 self.finish(loaded)
             except DatabaseError as exc:
@@ -182,8 +184,29 @@ class SectionLoader:
             )
         return loaded
 
+    def decoded_batches(self) -> Iterator[tuple[int, list[list[Any]], list[list[Any]]]]:
+        """(number of the first row, the rows as the stream has them, decoded) per batch.
+
+        A large section is decoded in a worker process while this one writes (decodeworker.py);
+        write() then gets no stream rows (an empty list), unless it asks for them (needs_rows).
+        """
+        section = self.section
+        if (
+            not self.needs_rows
+            and not self.batched
+            and section.has_lines
+            and worker_pays(section.expected_rows, self.context.decode_worker_min_rows)
+        ):
+            for first, values in decoded_batches(section, self.decode_batch, self.decode_batch):
+                yield first, [], values
+            return
+        for first, rows in section.batches():
+            if self.batched:
+                self.resolve_natural(rows, first)
+            yield first, rows, self.decode_batch(rows, first)
+
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
-        """Write one batch: `rows` as the stream has them, `values` decoded."""
+        """Write one batch: `rows` as the stream has them (if needs_rows), `values` decoded."""
         raise NotImplementedError
 
     def finish(self, loaded: Loaded) -> None:
@@ -192,7 +215,8 @@ class SectionLoader:
     def abort(self) -> None:
         """After a failure: end what spans the section, without raising."""
 
-    def _decode_rows(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
+    def decode_batch(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
+        """The rows decoded for the target; a bad value names its row and column."""
         decode = self.decode
         try:
             return [decode(row) for row in rows]
@@ -229,6 +253,12 @@ class InsertLoader(SectionLoader):
             section_mode=str(context.load_data) if whole else None,
         )
 
+    def load(self, on_rows: Callable[[int], None]) -> Loaded:
+        """Load the section into its table, readied for a bulk load by the backend."""
+        backend, section = self.context.backend, self.section
+        with backend.loading_table(self.table.db_table, section.expected_rows):
+            return super().load(on_rows)
+
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
         loaded.rows += self.inserter.insert(values)
 
@@ -246,6 +276,7 @@ class ReplaceLoader(InsertLoader):
     """Inserts the rows after deleting the target's rows that share a key with them."""
 
     leaves_connection = False  # deletes between batches
+    needs_rows = True
 
     def __init__(self, table: Table, section: Section, context: LoadContext) -> None:
         super().__init__(table, section, context)

@@ -11,10 +11,16 @@ from typing import Any
 from tqdm import tqdm
 
 
+class _Bar(tqdm):
+    # No monitor thread: bars are updated per batch anyway, and an import forks its decoding
+    # worker only from a process with one thread (decodeworker.py).
+    monitor_interval = 0
+
+
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Any]:
     """A tqdm bar counting rows, or a silent stand-in when disabled."""
-    with tqdm(
+    with _Bar(
         total=total,
         desc=label,
         unit=" rows",

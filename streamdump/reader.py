@@ -129,6 +129,21 @@ class Section:
             return
         yield from self._reader._section_rows(self)
 
+    @property
+    def has_lines(self) -> bool:
+        """Whether its rows are stream lines to parse (line_batches works): not so for a
+        fixture's spool, whose rows come already parsed."""
+        return self._reader is not None and self._reader.reads_lines
+
+    def line_batches(self, digest_of: Callable[[], str]) -> Iterator[tuple[int, list[bytes]]]:
+        """Yield (number of the batch's first row, its row lines), unparsed: the caller parses
+        every batch, in order, with a RowParser of this section (perhaps in another process).
+        At the section's end line `digest_of()` must give that parser's digest; the count of
+        rows and the digest are verified there, as batches() does."""
+        if self._reader is None or self._done:
+            return
+        yield from self._reader._section_lines(self, digest_of)
+
 
 @dataclass
 class MediaFile:
@@ -152,12 +167,74 @@ class MediaFile:
         yield from self._reader._file_chunks(self)
 
 
+class RowParser:
+    """Parses the row lines of one section, batch by batch and in order, into rows: a digest
+    over every line, and each row checked to be an array of the section's width.
+
+    Holds no state but the digest, so that the parsing of a section may run in another process
+    (decodeworker.py) from a copy of its Section; a bad row is named by its row and line.
+    """
+
+    def __init__(self, section: Section) -> None:
+        self.model, self.section_line = section.model, section.line
+        self.width = len(section.columns)
+        self._digest = row_digest()
+
+    def hexdigest(self) -> str:
+        """The digest of every line parsed so far (newlines included, as the export wrote)."""
+        return self._digest.hexdigest()
+
+    def parse(self, lines: list[bytes], first: int) -> list[list[Any]]:
+        """The rows of `lines`, the row numbered `first` and those after it."""
+        digest, width = self._digest, self.width
+        for line in lines:
+            digest.update(line)  # no copy of the line: it may be long
+            digest.update(b"\n")
+        # One loads() per line: as fast as one call over the joined batch, and the parser's
+        # transient memory stays at one line's worth instead of ~15 times the batch.
+        loads = orjson.loads
+        try:
+            rows = [loads(line) for line in lines]
+        except orjson.JSONDecodeError:
+            self._locate_bad_row(lines, first)
+        if any(len(r) != width for r in rows):
+            self._locate_bad_row(lines, first)
+        return rows
+
+    def _locate_bad_row(self, lines: list[bytes], first: int) -> NoReturn:
+        width = self.width
+        for offset, line in enumerate(lines):
+            # Row n of a section is n lines after its section line.
+            row_number = first + offset
+            line_number = self.section_line + row_number
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise FormatError(
+                    f"invalid JSON row: {exc}",
+                    section=self.model,
+                    row=row_number,
+                    line=line_number,
+                ) from None
+            if not isinstance(row, list) or len(row) != width:
+                got = len(row) if isinstance(row, list) else type(row).__name__
+                raise FormatError(
+                    f"row has {got} values, the section has {width} columns",
+                    section=self.model,
+                    row=row_number,
+                    line=line_number,
+                )
+        raise FormatError("invalid rows", section=self.model)  # pragma: no cover
+
+
 class StreamReader:
     """One-pass reader over a format v1 stream (zstd or plain NDJSON); mirrors StreamWriter.
 
     `stream` is a binary file, or an input already framed (whose kind was looked at). A line
     longer than `max_line` bytes is refused as it is read (LineTooLong).
     """
+
+    reads_lines = True  # its sections' rows are lines of the stream (Section.line_batches)
 
     def __init__(
         self,
@@ -280,8 +357,15 @@ class StreamReader:
         return section
 
     def _section_rows(self, section: Section) -> Iterator[tuple[int, list[list[Any]]]]:
-        digest = row_digest()
-        width = len(section.columns)
+        parser = RowParser(section)
+        for first, lines in self._section_lines(section, parser.hexdigest):
+            yield first, parser.parse(lines, first)
+
+    def _section_lines(
+        self, section: Section, digest_of: Callable[[], str]
+    ) -> Iterator[tuple[int, list[bytes]]]:
+        """The section's row lines in bounded batches; its end line checked against the count
+        of lines yielded and `digest_of()`, the digest of their parse (RowParser)."""
         pending: list[bytes] = []
         pending_bytes = 0
         first = 1
@@ -306,16 +390,16 @@ class StreamReader:
                 pending_bytes += len(line)
                 section.data_bytes += len(line) + 1
                 if len(pending) >= self.batch_size or pending_bytes >= self.batch_bytes:
-                    rows = self._decode(section, pending, first, width, digest)
-                    first += len(rows)
+                    section.rows += len(pending)
+                    yield first, pending
+                    first += len(pending)
                     pending, pending_bytes = [], 0
-                    yield first - len(rows), rows
                 continue
             if pending:
-                rows = self._decode(section, pending, first, width, digest)
-                first += len(rows)
+                section.rows += len(pending)
+                yield first, pending
+                first += len(pending)
                 pending, pending_bytes = [], 0
-                yield first - len(rows), rows
             end = self._control(line, "a row or end")
             if end["type"] != "end":
                 raise FormatError(
@@ -323,53 +407,9 @@ class StreamReader:
                     section=section.model,
                     line=self._lineno,
                 )
-            self._check_end(section, end, digest.hexdigest())
+            self._check_end(section, end, digest_of())
             section._done = True
             return
-
-    def _decode(
-        self, section: Section, lines: list[bytes], first: int, width: int, digest: Any
-    ) -> list[list[Any]]:
-        for line in lines:
-            digest.update(line)  # no copy of the line: it may be long
-            digest.update(b"\n")
-        # One loads() per line: as fast as one call over the joined batch, and the parser's
-        # transient memory stays at one line's worth instead of ~15 times the batch.
-        loads = orjson.loads
-        try:
-            rows = [loads(line) for line in lines]
-        except orjson.JSONDecodeError:
-            self._locate_bad_row(section, lines, first, width)
-        if any(len(r) != width for r in rows):
-            self._locate_bad_row(section, lines, first, width)
-        section.rows += len(rows)
-        return rows
-
-    def _locate_bad_row(
-        self, section: Section, lines: list[bytes], first: int, width: int
-    ) -> NoReturn:
-        for offset, line in enumerate(lines):
-            # Row n of a section is n lines after its section line.
-            row_number = first + offset
-            line_number = section.line + row_number
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                raise FormatError(
-                    f"invalid JSON row: {exc}",
-                    section=section.model,
-                    row=row_number,
-                    line=line_number,
-                ) from None
-            if not isinstance(row, list) or len(row) != width:
-                got = len(row) if isinstance(row, list) else type(row).__name__
-                raise FormatError(
-                    f"row has {got} values, the section has {width} columns",
-                    section=section.model,
-                    row=row_number,
-                    line=line_number,
-                )
-        raise FormatError("invalid rows", section=section.model)  # pragma: no cover
 
     def _check_end(self, section: Section, end: dict[str, Any], hexdigest: str) -> None:
         if end.get("model") not in (None, section.model):

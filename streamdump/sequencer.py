@@ -148,7 +148,12 @@ class Sequencer:
         self.selection = selection or Selection()
         self.unselected: set[str] = set()  # sections left out of a partial import
         self.context = LoadContext(
-            self.connection, self.config.portable_inserts, self.config.mysql_load_data
+            self.connection,
+            self.config.portable_inserts,
+            self.config.mysql_load_data,
+            decode_worker_min_rows=(
+                self.config.decode_worker_min_rows if self.config.decode_worker else None
+            ),
         )
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)

@@ -148,6 +148,8 @@ if os.environ.get("EXAMPLE_STARTUP_MODELS"):
     STREAMDUMP["STARTUP_MODELS"] = os.environ["EXAMPLE_STARTUP_MODELS"].split(",")
 if os.environ.get("EXAMPLE_REBUILD_MIN_ROWS"):  # tests: rebuild keys and indexes of small tables
     STREAMDUMP["REBUILD_MIN_ROWS"] = int(os.environ["EXAMPLE_REBUILD_MIN_ROWS"])
+if os.environ.get("EXAMPLE_DECODE_WORKER_MIN_ROWS"):  # tests: a worker for small sections too
+    STREAMDUMP["DECODE_WORKER_MIN_ROWS"] = int(os.environ["EXAMPLE_DECODE_WORKER_MIN_ROWS"])
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -212,6 +212,13 @@ class Backend:
         STREAMDUMP["MYSQL_LOAD_DATA"]: "auto", "on" or "off"."""
         return None
 
+    @contextlib.contextmanager
+    def loading_table(self, table: str, rows: int | None) -> Iterator[None]:
+        """Around the inserts of one section of about `rows` rows (None: not announced) into
+        `table`, inside the import's transaction: a vendor may ready the table for a bulk load
+        and put it back after the data (SQLite: its secondary indexes). Here, nothing."""
+        yield
+
     def after_flush(self) -> None:
         """Undo what Django's sql_flush statements changed in the session; here, nothing."""
 

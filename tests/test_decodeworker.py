@@ -1,0 +1,346 @@
+"""Decoding in a worker process (decodeworker.py, issue 15): the same import, the same errors,
+bounded, and safe whichever process dies; SQLite's indexes rebuilt after the data."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import zstandard
+from django.db import connections
+from inventory.generate import generate
+
+from streamdump import database_digests, export, load
+from streamdump.backends import sqlite as sqlite_backend
+from streamdump.conf import get_config
+from streamdump.decodeworker import WorkerDied, worker_pays
+from streamdump.errors import ImportFailed
+
+from .helpers import MANAGE, digests, example_env, manage, migrated_sqlite
+from .streams import lines_of
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "target"])
+
+FORCED = {"decode_worker": True, "decode_worker_min_rows": 0}  # a worker for every section
+OFF = {"decode_worker": False}
+STARTED = re.compile(r"section (\S+): decoding in worker process (\d+)")
+
+
+def config(**changes):
+    return dataclasses.replace(get_config(), **changes)
+
+
+@pytest.fixture
+def dump():
+    generate(800, seed=3, using="default")
+    buffer = io.BytesIO()
+    export(buffer, using="default")
+    return buffer.getvalue()
+
+
+class Workers(logging.Handler):
+    """The worker processes an import starts (its debug log), and what to do when one starts."""
+
+    def __init__(self, on_start=None) -> None:
+        super().__init__(logging.DEBUG)
+        self.started: list[tuple[str, int]] = []
+        self.on_start = on_start
+
+    def emit(self, record: logging.LogRecord) -> None:
+        found = STARTED.match(record.getMessage())
+        if found:
+            self.started.append((found[1], int(found[2])))
+            if self.on_start:
+                self.on_start(found[1], int(found[2]))
+
+
+@contextlib.contextmanager
+def watching(on_start=None):
+    logger = logging.getLogger("streamdump")
+    handler, level = Workers(on_start), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has exited (and was reaped, or is a zombie not ours)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status
+
+
+def test_a_worker_per_section_gives_identical_tables(dump):
+    with watching() as workers:
+        summary = load(io.BytesIO(dump), using="target", batch_size=37, config=config(**FORCED))
+    assert database_digests("target") == database_digests("default")
+    models = [model for model, _ in workers.started]
+    # Every section decoded by the loaders (not the regenerated ones' merge... all of them) had one.
+    assert "inventory.Part" in models and "inventory.StockMovement" in models
+    assert len(models) >= len(summary.rows) - 5
+    assert all(gone(pid) for _, pid in workers.started)
+
+
+def test_without_the_setting_or_for_small_sections_no_worker(dump):
+    with watching() as workers:
+        load(io.BytesIO(dump), using="target", config=config(**OFF, decode_worker_min_rows=0))
+    assert workers.started == []
+    assert database_digests("target") == database_digests("default")
+
+
+def test_small_sections_are_decoded_in_process(dump):
+    assert get_config().decode_worker_min_rows > 800
+    with watching() as workers:
+        load(io.BytesIO(dump), using="target")
+    assert workers.started == []
+
+
+def test_one_cpu_means_no_worker():
+    cpus = os.sched_getaffinity(0)
+    assert worker_pays(None, 0) == (len(cpus) > 1)
+    os.sched_setaffinity(0, {min(cpus)})
+    try:
+        assert not worker_pays(None, 0)
+        assert not worker_pays(10**9, 0)
+    finally:
+        os.sched_setaffinity(0, cpus)
+    assert not worker_pays(None, None)  # DECODE_WORKER off
+    assert not worker_pays(999, 1000)  # a small section
+
+
+def _damage(data: bytes, model: str, row: int, change) -> bytes:
+    """The stream with row `row` of section `model` replaced by change(line) (digests kept
+    as they were: a damaged row also breaks the digest, as on disk)."""
+    lines = lines_of(data)
+    if row < 0:  # counted from the end: -1 is the last row
+        ends = [orjson.loads(x) for x in lines if x.startswith(b'{"type":"end"')]
+        row += 1 + next(end["rows"] for end in ends if end.get("model") == model)
+    out, current, number = [], None, 0
+    for line in lines:
+        if line.startswith(b'{"type":"section"'):
+            current, number = orjson.loads(line)["model"], 0
+        elif line.startswith(b"["):
+            number += 1
+            if current == model and number == row:
+                line = change(line)
+                if line is None:
+                    continue
+        out.append(line + b"\n")
+    return zstandard.ZstdCompressor().compress(b"".join(out))
+
+
+def _bad_value(line: bytes) -> bytes:
+    row = orjson.loads(line)
+    row[-1] = "not a date" if isinstance(row[-1], str) else {"not": "a value"}
+    return orjson.dumps(row)
+
+
+DAMAGES = {
+    "invalid JSON": lambda line: line[:-3],
+    "wrong width": lambda line: line[:-1] + b',"extra"]',
+    "bad value": _bad_value,
+    "digest": lambda line: line + b" ",  # still valid JSON: only the digest differs
+    "missing row": lambda line: None,
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
+@pytest.mark.parametrize("row", [1, 60, -1])
+def test_errors_are_the_same_with_a_worker(dump, damage, row):
+    damaged = _damage(dump, "inventory.StockMovement", row, DAMAGES[damage])
+    before = database_digests("target")
+    messages = []
+    for changes in (OFF, FORCED):
+        with pytest.raises(ImportFailed) as info:
+            load(io.BytesIO(damaged), using="target", batch_size=50, config=config(**changes))
+        assert info.value.target_state == ImportFailed.UNCHANGED
+        assert database_digests("target") == before
+        messages.append((type(info.value.__cause__), str(info.value)))
+    assert messages[0] == messages[1]
+    assert "inventory.StockMovement" in messages[0][1]
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.9])
+def test_a_truncated_stream_fails_the_same_with_a_worker(dump, cut):
+    raw = b"".join(line + b"\n" for line in lines_of(dump))
+    truncated = zstandard.ZstdCompressor().compress(raw[: int(len(raw) * cut)])
+    messages = []
+    for changes in (OFF, FORCED):
+        with pytest.raises(ImportFailed) as info:
+            load(io.BytesIO(truncated), using="target", batch_size=50, config=config(**changes))
+        assert info.value.target_state == ImportFailed.UNCHANGED
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_a_worker_killed_fails_the_import_cleanly(dump):
+    before = database_digests("target")
+
+    def kill(model, pid):
+        if model == "inventory.StockItem":
+            os.kill(pid, signal.SIGKILL)
+
+    with watching(kill), pytest.raises(ImportFailed) as info:
+        load(io.BytesIO(dump), using="target", batch_size=50, config=config(**FORCED))
+    assert isinstance(info.value.__cause__, WorkerDied)
+    assert info.value.target_state == ImportFailed.UNCHANGED
+    assert "section inventory.StockItem was killed by signal SIGKILL" in str(info.value)
+    assert database_digests("target") == before
+
+
+def _schema(using: str = "target") -> list[tuple]:
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+            "ORDER BY name"
+        )
+        return cursor.fetchall()
+
+
+def _indexes_of(table: str) -> set[str]:
+    with connections["target"].cursor() as cursor:
+        cursor.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = %s", [table]
+        )
+        return {name for (name,) in cursor.fetchall()}
+
+
+def test_sqlite_indexes_are_rebuilt_after_the_data_and_the_schema_is_identical(dump, monkeypatch):
+    if connections["target"].vendor != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(sqlite_backend, "REBUILD_INDEXES_MIN_ROWS", 100)
+    before = _schema()
+    during = {}
+
+    def look(model, pid):  # the worker starts inside the section's load: indexes are dropped
+        if model == "inventory.StockMovement":
+            during["indexes"] = _indexes_of("inventory_stockmovement")
+
+    with watching(look):
+        load(io.BytesIO(dump), using="target", batch_size=50, config=config(**FORCED))
+    # The FK indexes (item, user) were gone while the rows went in; the primary key's stayed.
+    assert during["indexes"] == {"sqlite_autoindex_inventory_stockmovement_1"}
+    assert _schema() == before
+    assert database_digests("target") == database_digests("default")
+
+
+def test_sqlite_schema_is_identical_after_a_failure_past_a_rebuild(dump, monkeypatch):
+    if connections["target"].vendor != "sqlite":
+        pytest.skip("SQLite only")
+    monkeypatch.setattr(sqlite_backend, "REBUILD_INDEXES_MIN_ROWS", 100)
+    before, rows_before = _schema(), database_digests("target")
+    # StockMovement comes after Part, StockItem...: their indexes were rebuilt, then this fails.
+    damaged = _damage(dump, "inventory.StockMovement", -1, DAMAGES["bad value"])
+    for changes in (OFF, FORCED):
+        with pytest.raises(ImportFailed) as info:
+            load(io.BytesIO(damaged), using="target", batch_size=50, config=config(**changes))
+        assert info.value.target_state == ImportFailed.UNCHANGED
+        assert _schema() == before
+        assert database_digests("target") == rows_before
+
+
+# --- real processes: kills and Ctrl-C --------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _start_on_a_fifo(env, fifo, **kwargs):
+    return subprocess.Popen(
+        [sys.executable, str(MANAGE), "loadstream", str(fifo), "--no-progress", "-v0"],
+        env={**env, "EXAMPLE_DECODE_WORKER_MIN_ROWS": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def _wait_for_worker(process) -> int:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = _children(process.pid)
+        if found:
+            return found[0]
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        time.sleep(0.02)
+    raise AssertionError("no worker process started")
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def fifo_import(source, sqlite_template, tmp_path):
+    """A dump of the 4,000-row source, a target, and a FIFO to feed an import half of it."""
+    env, _ = source
+    path = tmp_path / "dump.ndjson.zst"
+    manage("dumpstream", "-o", str(path), env=env)
+    target = example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "t.sqlite3"))
+    fifo = tmp_path / "input"
+    os.mkfifo(fifo)
+    return path.read_bytes(), target, fifo
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_the_worker_exits_when_the_import_process_dies(fifo_import, sig):
+    data, target, fifo = fifo_import
+    before = digests(target)
+    process = _start_on_a_fifo(target, fifo)
+    with open(fifo, "wb") as writer:
+        writer.write(data[: len(data) * 2 // 3])  # then the import waits for more
+        writer.flush()
+        worker = _wait_for_worker(process)
+        process.send_signal(sig)
+        process.wait(timeout=30)
+        assert _wait_gone(worker), "the worker outlived the import process"
+    assert digests(target) == before
+
+
+def test_ctrl_c_with_a_worker_is_one_line_and_exit_130(fifo_import):
+    data, target, fifo = fifo_import
+    before = digests(target)
+    # Ctrl-C at a terminal signals the whole foreground process group: the worker too.
+    process = _start_on_a_fifo(target, fifo, process_group=0)
+    with open(fifo, "wb") as writer:
+        writer.write(data[: len(data) * 2 // 3])
+        writer.flush()
+        worker = _wait_for_worker(process)
+        # Once the import waits for input (a signal landing between two reads of one buffered
+        # read would wait for the next data: Python's, with or without a worker).
+        time.sleep(1)
+        os.killpg(process.pid, signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stderr.decode().splitlines() == [
+        "CommandError: interrupted; nothing was imported; the database is unchanged."
+    ]
+    assert _wait_gone(worker)
+    assert digests(target) == before
