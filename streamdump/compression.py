@@ -13,6 +13,7 @@ import lzma
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
 from .errors import FormatError
@@ -34,6 +35,15 @@ def compression_of(head: bytes) -> str | None:
     return None
 
 
+def some_of(stream: BinaryIO) -> Callable[[int], bytes]:
+    """The stream's read of what is there (read1): at most one system call, so that data from a
+    pipe is taken as it comes, and a signal (Ctrl-C, SIGTERM) that arrives while the process is
+    between two reads is acted on before it waits again. A buffered read(n) of a pipe reads
+    until it has n bytes, and the signal would wait for more data. Its read() where it has no
+    read1."""
+    return getattr(stream, "read1", None) or stream.read
+
+
 class _Prepended(io.RawIOBase):
     """A stream whose first bytes were already read: `head`, then the rest of `stream`."""
 
@@ -48,7 +58,7 @@ class _Prepended(io.RawIOBase):
             n = min(len(buffer), len(self._head))
             buffer[:n], self._head = self._head[:n], self._head[n:]
             return n
-        data = self._stream.read(len(buffer))
+        data = some_of(self._stream)(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 

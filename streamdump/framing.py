@@ -15,7 +15,7 @@ from typing import BinaryIO
 import orjson
 import zstandard
 
-from .compression import DECOMPRESSION_ERRORS, compression_of, decompressing
+from .compression import DECOMPRESSION_ERRORS, compression_of, decompressing, some_of
 from .errors import FormatError, TruncatedStream
 from .format import FORMAT_NAME, ZSTD_MAGIC
 
@@ -83,11 +83,12 @@ def _bounded_pieces(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
     bound = 0  # what the complete blocks of the piece can decompress to
     state, checksum = "frame", False
     ended = False
+    read = some_of(stream)
 
     def fill(size: int) -> bool:
         nonlocal ended
         while len(buffer) < size and not ended:
-            data = stream.read(_READ)
+            data = read(_READ)
             if data:
                 buffer.extend(data)
             else:
@@ -112,7 +113,7 @@ def _bounded_pieces(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
                     yield bytes(buffer[cut:])
                     buffer.clear()
                     cut = pos = bound = 0
-                    while remaining and (data := stream.read(min(_READ, remaining))):
+                    while remaining and (data := read(min(_READ, remaining))):
                         remaining -= len(data)
                         yield data
             else:
@@ -154,7 +155,7 @@ def _bounded_pieces(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
             break
     if len(buffer) > cut:
         yield bytes(buffer[cut:])
-    while data := stream.read(_READ):
+    while data := read(_READ):
         yield data  # only after input that was not zstd
 
 
@@ -184,7 +185,8 @@ def _zstd_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
 def _plain_chunks(head: bytes, stream: BinaryIO) -> Iterator[bytes]:
     if head:
         yield head
-    while data := stream.read(_CHUNK):
+    read = some_of(stream)
+    while data := read(_CHUNK):
         yield data
 
 

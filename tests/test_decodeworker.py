@@ -344,3 +344,23 @@ def test_ctrl_c_with_a_worker_is_one_line_and_exit_130(fifo_import):
     ]
     assert _wait_gone(worker)
     assert digests(target) == before
+
+
+def test_a_fixture_is_never_sent_to_a_worker(tmp_path):
+    """A fixture's sections come parsed from its spool (no stream lines): with the worker forced
+    for every section, no worker starts, and the tables are those of an import without it."""
+    from django.core.management import call_command
+
+    generate(300, seed=5, using="default")
+    path = tmp_path / "fixture.json"
+    call_command("dumpdata", output=str(path), database="default", verbosity=0,
+                 exclude=["contenttypes", "auth.permission", "sessions"])  # fmt: skip
+    with watching() as workers:
+        load(path.open("rb"), using="target", config=config(**FORCED))
+    assert workers.started == []
+    forced = database_digests("target")
+    load(path.open("rb"), using="target", clear=True, config=config(**OFF))
+    assert database_digests("target") == forced
+    assert forced["inventory.StockMovement"][0] == database_digests("default")[
+        "inventory.StockMovement"
+    ][0]

@@ -347,3 +347,29 @@ def test_garbage_gets_a_message_from_the_commands(sqlite_template, tmp_path):
                     check=False)  # fmt: skip
     assert result.returncode == exitcodes.BAD_INPUT and b"Traceback" not in result.stderr
     assert b"malformed header: table 1 has no model name" in result.stderr
+
+
+@pytest.mark.parametrize("compressed", [True, False], ids=["zstd", "plain"])
+def test_what_a_pipe_holds_is_read_without_waiting_for_more(compressed):
+    """Data from a pipe is taken as it comes (one system call a read): a dump arriving slowly
+    over ssh is imported as it arrives, and a signal that lands between two reads is acted on
+    before the next wait. A buffered read(64 KiB) kept reading the pipe until it had 64 KiB."""
+    import threading
+
+    payload = b'{"a":1}\n' * 100
+    data = payload
+    if compressed:
+        data = zstandard.ZstdCompressor(write_checksum=True).compress(payload)
+    read_end, write_end = os.pipe()
+    got: list[bytes] = []
+    with open(read_end, "rb") as stream, open(write_end, "wb", buffering=0) as writer:
+        writer.write(data)  # and the writer stays open: more could come, but not now
+        reader = threading.Thread(target=lambda: got.append(next(decompressed(stream))))
+        reader.daemon = True
+        reader.start()
+        reader.join(timeout=10)
+        stalled = reader.is_alive()
+        writer.close()  # lets a stalled reader finish
+        reader.join(timeout=10)
+    assert not stalled, "the reader waited for more than the pipe held"
+    assert payload.startswith(got[0])
