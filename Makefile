@@ -44,7 +44,8 @@ demo: $(STAMP)
 test: $(STAMP) services
 	$(VENV)/bin/ruff check streamdump tests tests_apps benchmarks example scripts
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m "$(PARALLEL_MARKS)" $(XDIST)
+	$(PY) -m pytest -q -p no:cacheprovider -m "not ($(PARALLEL_MARKS))"
 	$(MAKE) compat
 	$(MAKE) test-apps
 	$(MAKE) bench-quick
@@ -64,11 +65,16 @@ $(COMPAT61)/.installed: pyproject.toml $(STAMP)
 # subject does not depend on Django's version (marker `version_independent`: output paths and
 # signals, test_output.py; the terminal, test_terminal.py; hostile input bytes, test_input.py;
 # the benchmarks' arithmetic, test_benchmark_ratios.py).
-COMPAT_MARKS := not stress and not version_independent
+COMPAT_MARKS := not stress and not version_independent and not serial
+# The suite runs on two processes (pytest-xdist, a test file to each in turn; every test makes its
+# own databases), but for the kill loops and fuzzing, the tests of signals and terminals (their
+# timing is their subject) and the few that change a server's global state: those run alone.
+PARALLEL_MARKS := not stress and not version_independent and not serial
+XDIST := -n 2 --dist loadfile
 compat: $(COMPAT42)/.installed services
-	$(COMPAT42)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)"
+	$(COMPAT42)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)" $(XDIST)
 	@if [ -n "$(PYTHON312)" ]; then \
-		$(MAKE) $(COMPAT61)/.installed && $(COMPAT61)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)"; \
+		$(MAKE) $(COMPAT61)/.installed && $(COMPAT61)/bin/python -m pytest -q -p no:cacheprovider -m "$(COMPAT_MARKS)" $(XDIST); \
 	else \
 		echo "NOTE: no Python 3.12 on this machine: Django 6 compatibility was not tested"; \
 	fi
@@ -82,7 +88,7 @@ $(APPS)/.installed: pyproject.toml tests_apps/requirements.txt $(STAMP)
 # Wagtail, and django-q2 with django-flags, filled through their own APIs and moved
 # SQLite -> PostgreSQL -> MariaDB -> SQLite (tests_apps/, docs/APPS.md).
 test-apps: $(APPS)/.installed services
-	$(APPS)/bin/python -m pytest -c tests_apps/pytest.ini -q tests_apps
+	$(APPS)/bin/python -m pytest -c tests_apps/pytest.ini -q tests_apps $(XDIST)
 
 # ruff, and mypy over streamdump/ (its settings in pyproject.toml).
 lint: $(STAMP)

@@ -7,7 +7,8 @@ with --clear over a target migrated and filled with release 1, so that the targe
 migration upgrading.0002 (a column added, renamed and removed, a table and a constraint made)
 runs inside the import: kills land before, during and after it. On MariaDB that migration
 commits, and the target must come back with every table's definition (SHOW CREATE TABLE) as
-before, as well as its rows.
+before, as well as its rows (20 kills there; on SQLite and PostgreSQL, where the migration rolls
+back with the import's transaction, a quarter of that).
 Each kill lands at a uniformly random moment of the import (from its first step to the time an
 uninterrupted run takes), then the target is checked table by table (tests/helpers.py digests):
 it must be exactly as before, or, where DDL commits (MariaDB), be so after `loadstream
@@ -293,7 +294,10 @@ def test_kill_at_random_moments_leaves_the_target_as_before(
     moments: Counter[str] = Counter()
     refusal_seen = False
     started = time.monotonic()
-    for kill in range(KILLS):
+    # The pending path matters most where its migration commits (MariaDB: the journal puts the
+    # schema back); where DDL rolls back with the transaction a quarter of the kills shows it.
+    kills = KILLS if path != "pending" or vendor == "mysql" else max(1, KILLS // 4)
+    for kill in range(kills):
         sig = signal.SIGTERM if kill % 5 == 4 else signal.SIGKILL
         process = start(env, dump, args)
         lines = wait_for_first_step(process)
@@ -344,7 +348,7 @@ def test_kill_at_random_moments_leaves_the_target_as_before(
             env = environment(target)
     seconds = time.monotonic() - started
     print(
-        f"\n{vendor}/{path}: {KILLS} signals in {seconds:.0f}s (import {duration:.2f}s); "
+        f"\n{vendor}/{path}: {kills} signals in {seconds:.0f}s (import {duration:.2f}s); "
         f"outcomes {dict(outcomes)}; last step logged before the signal {dict(moments)}"
     )
-    assert sum(outcomes.values()) == KILLS
+    assert sum(outcomes.values()) == kills

@@ -426,6 +426,7 @@ def test_mode_on_refuses_an_import_it_cannot_do(generated_dump, client_refusing,
     assert "the client does not allow it" in str(failed.value)
 
 
+@pytest.mark.serial
 def test_a_server_refusing_local_infile_falls_back(generated_dump):
     with migrated_database("mysql") as alias, connections[alias].cursor() as cursor:
         cursor.execute("SELECT @@GLOBAL.local_infile")
