@@ -108,11 +108,13 @@ bench: $(STAMP) services
 	$(PY) -m benchmarks.report .benchmarks/results.json docs/BENCHMARKS.md
 
 # A small scale (2,000 rows of each schema), in CI: every tool, every backend and every digest check
-# of `make bench`, to keep the suite working. It fails when an import is not identical by digest, or
-# when streamdump's import is not faster than loaddata at all; never on a timing target (those are
-# reported by `make bench` in docs/BENCHMARKS.md), so a busy machine cannot fail it.
+# of `make bench`, to keep the suite working. It fails when an import is not identical by digest or
+# memory is not bounded; never on time: at 2,000 rows Django's start-up is most of either tool's
+# time (lowest ratio seen 1.75x), so even the 1x floor against loaddata that `make bench` keeps is
+# off here (MIN_IMPORT_SPEEDUP=0), and a busy machine cannot fail it.
 bench-quick: $(STAMP) services
 	STREAMDUMP_BENCH_SCALES=2000 STREAMDUMP_BENCH_RESULTS=.benchmarks/quick.json \
+		STREAMDUMP_BENCH_MIN_IMPORT_SPEEDUP=0 \
 		$(PY) -m pytest benchmarks -q -p no:cacheprovider $(BENCH_FLAGS)
 
 clean:
