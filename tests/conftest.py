@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from .dbservers import create_database, drop_database, require, unique_name
 from .helpers import digests, example_env, manage, migrated_sqlite
 
 
@@ -62,3 +65,23 @@ def small_source(sqlite_template, tmp_path_factory) -> SmallSource:
 def empty_target(sqlite_template, tmp_path) -> dict[str, str]:
     """The environment of a fresh, migrated, empty SQLite target."""
     return example_env("sqlite", migrated_sqlite(sqlite_template, tmp_path / "target.sqlite3"))
+
+
+@pytest.fixture
+def new_database(tmp_path) -> Iterator:
+    """new_database(vendor): the name of a new, empty database on that backend (a file in the
+    test's temporary directory for SQLite); the server databases are dropped afterwards."""
+    made: list[tuple[str, str]] = []
+
+    def new(vendor: str) -> str:
+        if vendor == "sqlite":
+            return str(tmp_path / f"{unique_name('new')}.sqlite3")
+        require(vendor)
+        made.append((vendor, unique_name("sdnew")))
+        create_database(*made[-1])
+        return made[-1][1]
+
+    yield new
+    for vendor, name in made:
+        with contextlib.suppress(Exception):
+            drop_database(vendor, name)

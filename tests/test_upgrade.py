@@ -46,26 +46,6 @@ def release(vendor: str, name: str, number: int, sensors: int = 1, **extra: str)
     return env
 
 
-@pytest.fixture
-def databases(tmp_path) -> Iterator:
-    """new(vendor): the name of a new, empty database on that backend; dropped afterwards."""
-    made: list[tuple[str, str]] = []
-
-    def new(vendor: str) -> str:
-        if vendor == "sqlite":
-            return str(tmp_path / f"{unique_name('up')}.sqlite3")
-        require(vendor)
-        name = unique_name("sdup")
-        create_database(vendor, name)
-        made.append((vendor, name))
-        return name
-
-    yield new
-    for vendor, name in made:
-        with contextlib.suppress(Exception):
-            drop_database(vendor, name)
-
-
 @pytest.fixture(scope="module")
 def release1_dump(tmp_path_factory):
     """A release-1 SQLite database with rows, and its dump."""
@@ -114,11 +94,11 @@ def migration_history(env: dict[str, str]) -> str:
 @pytest.mark.parametrize("vendor", ["sqlite", "postgresql", "mysql"])
 @pytest.mark.parametrize("target", ["never migrated", "freshly migrated"])
 def test_a_release_1_dump_into_release_2_equals_the_upgrade_in_place(
-    vendor, target, databases, release1_dump, in_place
+    vendor, target, new_database, release1_dump, in_place
 ):
     dump, _ = release1_dump
     expected = in_place(vendor)
-    env = release(vendor, databases(vendor), 2)
+    env = release(vendor, new_database(vendor), 2)
     if target == "freshly migrated":
         manage("migrate", "-v0", env=env)
     result = manage("loadstream", "-v2", str(dump), env=env)
@@ -139,12 +119,14 @@ def test_a_release_1_dump_into_release_2_equals_the_upgrade_in_place(
 
 
 @pytest.mark.parametrize("vendor", ["sqlite", "postgresql", "mysql"])
-def test_a_failing_forward_migration_leaves_the_target_as_it_was(vendor, databases, release1_dump):
+def test_a_failing_forward_migration_leaves_the_target_as_it_was(
+    vendor, new_database, release1_dump
+):
     """On MariaDB the target was migrated backwards to the dump's state, imported, then
     forward until the data migration failed, each step committing: the journal puts its
     schema (every table's definition), rows and history back."""
     dump, _ = release1_dump
-    env = release(vendor, databases(vendor), 2, EXAMPLE_UPGRADE_FAIL="1")
+    env = release(vendor, new_database(vendor), 2, EXAMPLE_UPGRADE_FAIL="1")
     name = env["EXAMPLE_DB_NAME"]
     manage("migrate", "-v0", env=release(vendor, name, 2))
     manage("shell", "-c", RELEASE_2_ROWS, env=release(vendor, name, 2))
@@ -169,10 +151,10 @@ def test_a_failing_forward_migration_leaves_the_target_as_it_was(vendor, databas
 
 @pytest.mark.parametrize("vendor", ["sqlite", "postgresql", "mysql"])
 def test_an_irreversible_migration_refuses_a_target_migrated_beyond_the_dump(
-    vendor, databases, release1_dump
+    vendor, new_database, release1_dump
 ):
     dump, _ = release1_dump
-    env = release(vendor, databases(vendor), 2, EXAMPLE_UPGRADE_IRREVERSIBLE="1")
+    env = release(vendor, new_database(vendor), 2, EXAMPLE_UPGRADE_IRREVERSIBLE="1")
     manage("migrate", "-v0", env=env)
     before = digests(env)
     result = manage("loadstream", str(dump), env=env, check=False)
@@ -186,14 +168,14 @@ def test_an_irreversible_migration_refuses_a_target_migrated_beyond_the_dump(
     assert "Traceback" not in err
     assert digests(env) == before
     # A never-migrated target needs no backwards step: the same dump imports there.
-    fresh = release(vendor, databases(vendor), 2, EXAMPLE_UPGRADE_IRREVERSIBLE="1")
+    fresh = release(vendor, new_database(vendor), 2, EXAMPLE_UPGRADE_IRREVERSIBLE="1")
     manage("loadstream", str(dump), env=fresh)
     assert digests(fresh)["upgrading.ShelfTotal"][0] == 4
 
 
-def test_strict_migrations_refuses_an_older_dump(databases, release1_dump):
+def test_strict_migrations_refuses_an_older_dump(new_database, release1_dump):
     dump, _ = release1_dump
-    env = release("sqlite", databases("sqlite"), 2)
+    env = release("sqlite", new_database("sqlite"), 2)
     result = manage("loadstream", "--strict-migrations", str(dump), env=env, check=False)
     err = result.stderr.decode()
     assert result.returncode != 0
@@ -204,9 +186,11 @@ def test_strict_migrations_refuses_an_older_dump(databases, release1_dump):
     assert "unchanged" in err
 
 
-def test_mariadb_a_failing_forward_migration_drops_what_the_import_made(databases, release1_dump):
+def test_mariadb_a_failing_forward_migration_drops_what_the_import_made(
+    new_database, release1_dump
+):
     dump, _ = release1_dump
-    env = release("mysql", databases("mysql"), 2, EXAMPLE_UPGRADE_FAIL="1")
+    env = release("mysql", new_database("mysql"), 2, EXAMPLE_UPGRADE_FAIL="1")
     result = manage("loadstream", str(dump), env=env, check=False)
     err = result.stderr.decode()
     assert result.returncode != 0
@@ -218,12 +202,12 @@ def test_mariadb_a_failing_forward_migration_drops_what_the_import_made(database
 
 
 def test_clear_empties_a_release_2_target_holding_rows_then_upgrades(
-    databases, release1_dump, in_place
+    new_database, release1_dump, in_place
 ):
     """-c on a migrated target holding the new release's rows: emptied at the dump's state."""
     dump, _ = release1_dump
     expected = in_place("sqlite")
-    env = release("sqlite", databases("sqlite"), 2)
+    env = release("sqlite", new_database("sqlite"), 2)
     manage("migrate", "-v0", env=env)
     manage("shell", "-c", RELEASE_2_ROWS, env=env)
     refused = manage("loadstream", str(dump), env=env, check=False)

@@ -31,25 +31,6 @@ def target_env(vendor: str, name: str, scenario: str, **extra: str) -> dict[str,
     return release(vendor, name, CORE[scenario], sensors=2, **extra)
 
 
-@pytest.fixture
-def new_database(tmp_path) -> Iterator:
-    """new_database(vendor): the name of a new, empty database there; dropped afterwards."""
-    made: list[tuple[str, str]] = []
-
-    def new(vendor: str) -> str:
-        if vendor == "sqlite":
-            return str(tmp_path / f"{unique_name('upp')}.sqlite3")
-        require(vendor)
-        made.append((vendor, unique_name("sdupp")))
-        create_database(*made[-1])
-        return made[-1][1]
-
-    yield new
-    for vendor, name in made:
-        with contextlib.suppress(Exception):
-            drop_database(vendor, name)
-
-
 @pytest.fixture(scope="module")
 def plugin_dump(tmp_path_factory):
     """A release-1 SQLite database with the sensors plugin active and rows, and its dump."""
