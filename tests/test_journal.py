@@ -23,7 +23,7 @@ from streamdump import exitcodes
 from .dbservers import mysql_rows, mysql_schema
 from .helpers import MANAGE, digests, manage
 from .streams import rewrite
-from .test_upgrade import FILL, databases, release  # noqa: F401  (databases: a fixture)
+from .test_upgrade import FILL, release
 
 pytestmark = pytest.mark.server
 
@@ -62,10 +62,10 @@ def release2_dumps(tmp_path_factory):
     return dump, bad
 
 
-def release1_target(databases) -> tuple[str, dict]:  # noqa: F811
+def release1_target(new_database) -> tuple[str, dict]:
     """A MariaDB database migrated and filled with release 1, and its state (schema, history,
     digests read with release 1)."""
-    name = databases("mysql")
+    name = new_database("mysql")
     manage("migrate", "-v0", env=release("mysql", name, 1))
     manage("shell", "-c", FILL, env=release("mysql", name, 1))
     manage("generate", "--rows", "200", "--seed", "7", env=release("mysql", name, 1))
@@ -85,9 +85,9 @@ def journal_present(name: str) -> bool:
     return bool(tables) and bool(mysql_rows(name, "SELECT id FROM streamdump_journal"))
 
 
-def test_a_failed_import_puts_back_the_targets_own_pending_migration(databases, release2_dumps):  # noqa: F811
+def test_a_failed_import_puts_back_the_targets_own_pending_migration(new_database, release2_dumps):
     _, bad = release2_dumps
-    name, before = release1_target(databases)
+    name, before = release1_target(new_database)
     assert "upgrading_shelftotal" not in before["schema"]
     result = manage("loadstream", "-c", str(bad), env=release("mysql", name, 2), check=False)
     err = result.stderr.decode()
@@ -101,10 +101,10 @@ def test_a_failed_import_puts_back_the_targets_own_pending_migration(databases, 
     assert not mysql_rows(name, "SHOW TABLES LIKE 'streamdump%'")
 
 
-def test_a_failing_pending_migration_is_put_back(databases, release2_dumps):  # noqa: F811
+def test_a_failing_pending_migration_is_put_back(new_database, release2_dumps):
     """The target's own migration fails half-way (its AddField and CreateModel committed)."""
     dump, _ = release2_dumps
-    name, before = release1_target(databases)
+    name, before = release1_target(new_database)
     env = release("mysql", name, 2, EXAMPLE_UPGRADE_FAIL="1")
     result = manage("loadstream", "-c", str(dump), env=env, check=False)
     err = result.stderr.decode()
@@ -113,10 +113,10 @@ def test_a_failing_pending_migration_is_put_back(databases, release2_dumps):  # 
     assert state(name, 1) == before
 
 
-def test_a_killed_import_is_put_back_by_recover(databases, release2_dumps):  # noqa: F811
+def test_a_killed_import_is_put_back_by_recover(new_database, release2_dumps):
     """SIGKILL as the target's pending migration starts (the journal committed just before)."""
     dump, _ = release2_dumps
-    name, before = release1_target(databases)
+    name, before = release1_target(new_database)
     env = release("mysql", name, 2)
     process = subprocess.Popen(
         [sys.executable, str(MANAGE), "loadstream", "-v3", "-c", "--no-progress", str(dump)],
@@ -146,11 +146,11 @@ def test_a_killed_import_is_put_back_by_recover(databases, release2_dumps):  # n
     assert "upgrading_shelftotal" in mysql_schema(name)
 
 
-def test_a_never_migrated_target_is_left_with_only_what_it_had(databases, release2_dumps):  # noqa: F811
+def test_a_never_migrated_target_is_left_with_only_what_it_had(new_database, release2_dumps):
     """migrate created every table: after the failure, only the table that was there stays,
     with its row."""
     _, bad = release2_dumps
-    name = databases("mysql")
+    name = new_database("mysql")
     mysql_rows(name, "CREATE TABLE keepme (id INTEGER PRIMARY KEY, note VARCHAR(20))")
     mysql_rows(name, "INSERT INTO keepme VALUES (1, 'kept')")
     schema = mysql_schema(name)
