@@ -58,6 +58,26 @@ def release1_dump(tmp_path_factory):
     return dump, env["EXAMPLE_DB_NAME"]
 
 
+def upgraded_in_place(
+    vendor: str, dump, source: str, directory, dropped: list, number: int, **target: int
+) -> dict:
+    """The digests of a release-1 database upgraded in place on `vendor` to release `number`
+    (release(..., **target)): on SQLite a copy of `source`, elsewhere `dump` imported by release
+    1's own code into a new database (appended to `dropped`), then migrated."""
+    if vendor == "sqlite":
+        name = str(directory / "in-place.sqlite3")
+        shutil.copyfile(source, name)
+    else:
+        require(vendor)
+        name = unique_name("sdinplace")
+        create_database(vendor, name)
+        dropped.append((vendor, name))
+        manage("loadstream", str(dump), env=release(vendor, name, 1))
+    env = release(vendor, name, number, **target)
+    manage("migrate", "-v0", env=env)
+    return digests(env)
+
+
 @pytest.fixture(scope="module")
 def in_place(release1_dump, tmp_path_factory) -> Iterator:
     """in_place(vendor): the digests of release 1's database upgraded in place on `vendor`,
@@ -68,17 +88,8 @@ def in_place(release1_dump, tmp_path_factory) -> Iterator:
 
     def upgraded(vendor: str) -> dict:
         if vendor not in made:
-            if vendor == "sqlite":
-                name = str(tmp_path_factory.mktemp("in-place") / "in-place.sqlite3")
-                shutil.copyfile(source, name)
-            else:  # release 1 on this backend: the dump imported by release 1's own code
-                require(vendor)
-                name = unique_name("sdinplace")
-                create_database(vendor, name)
-                dropped.append((vendor, name))
-                manage("loadstream", str(dump), env=release(vendor, name, 1))
-            manage("migrate", "-v0", env=release(vendor, name, 2))
-            made[vendor] = digests(release(vendor, name, 2))
+            directory = tmp_path_factory.mktemp("in-place")
+            made[vendor] = upgraded_in_place(vendor, dump, source, directory, dropped, 2)
         return made[vendor]
 
     yield upgraded

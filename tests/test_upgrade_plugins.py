@@ -12,14 +12,13 @@ release-1 database upgraded in place on the same backend.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
-from .dbservers import create_database, drop_database, require, unique_name
+from .dbservers import drop_database
 from .helpers import digests, manage
-from .test_upgrade import FILL, release
+from .test_upgrade import FILL, release, upgraded_in_place
 
 MIGRATION = "sensors.0002_release_2"
 CORE = {"plugin": 1, "both": 2}  # the upgrading app's release in the target, per scenario
@@ -54,17 +53,10 @@ def plugin_in_place(plugin_dump, tmp_path_factory) -> Iterator:
 
     def upgraded(vendor: str, scenario: str) -> dict:
         if (vendor, scenario) not in made:
-            if vendor == "sqlite":
-                name = str(tmp_path_factory.mktemp("plugin-in-place") / "in-place.sqlite3")
-                shutil.copyfile(source, name)
-            else:  # release 1 on this backend: the dump imported by release 1's own code
-                require(vendor)
-                name = unique_name("sdplin")
-                create_database(vendor, name)
-                dropped.append((vendor, name))
-                manage("loadstream", str(dump), env=release(vendor, name, 1))
-            manage("migrate", "-v0", env=target_env(vendor, name, scenario))
-            made[vendor, scenario] = digests(target_env(vendor, name, scenario))
+            directory = tmp_path_factory.mktemp("plugin-in-place")
+            made[vendor, scenario] = upgraded_in_place(
+                vendor, dump, source, directory, dropped, CORE[scenario], sensors=2
+            )
         return made[vendor, scenario]
 
     yield upgraded
