@@ -45,9 +45,11 @@ def empty(
     connection: BaseDatabaseWrapper,
     keep: frozenset[str] = frozenset(),
     only: list[str] | None = None,
-) -> None:
+) -> Postponed | None:
     """Delete every row of every table but those named in `keep` (migration history is not a
-    model), or only of the tables `only` names (a partial import).
+    model), or only of the tables `only` names (a partial import); no other table is emptied.
+    Returns what the backend set aside for it (other tables' foreign keys into these), for
+    check_and_reset to restore once the rows are in.
 
     Where the backend can do it inside the transaction, the emptied tables' sequences start
     again at 1, as after `manage.py flush`: rows the application writes later (at its next
@@ -57,16 +59,9 @@ def empty(
     tables = [t for t in tables if t not in keep]
     if only is not None:
         tables = [table for table in tables if table in only]
-    backend = backend_for(connection)
-    statements = connection.ops.sql_flush(
-        no_style(),
-        tables,
-        reset_sequences=backend.flush_resets_sequences,
-        allow_cascade=False,
-    )
-    _execute(connection, statements)
-    backend.after_flush()
+    set_aside = backend_for(connection).flush(tables)
     log.info("emptied %d tables of database %r", len(tables), connection.alias)
+    return set_aside
 
 
 def check_and_reset(

@@ -160,6 +160,7 @@ class Sequencer:
         self._loaded: list[Table] = []  # since the last verify: checked and reset there
         self._postponed: Postponed | None = None  # set aside until the next verify
         self._postpone_asked = False  # asked since the last verify
+        self._set_aside: Postponed | None = None  # by clear: restored by the last verify
         self.journaled = False  # a journal is committed: a failure must recover from it
         self.journal_made = False  # its tables were made: dropped after the import
 
@@ -306,15 +307,17 @@ class Sequencer:
 
     def _clear_or_refuse(self) -> Step:
         if self.clear:
-            return Step(
-                "clear",
-                lambda: chores.empty(
-                    self.connection, self._kept_by_clear(), self._selected_tables()
-                ),
-            )
+            return Step("clear", self.clear_target)
         return Step(
             "check that the target is empty",
             lambda: refuse_non_empty(*self._refusal_args()),
+        )
+
+    def clear_target(self) -> None:
+        """Empty the target's tables (a partial import's only); what the backend set aside for
+        it is restored by verify."""
+        self._set_aside = chores.empty(
+            self.connection, self._kept_by_clear(), self._selected_tables()
         )
 
     def _refusal_args(self) -> tuple[Config, str, set[str] | None]:
@@ -638,18 +641,23 @@ class Sequencer:
                     f"section {label}: {rows.get(label)} rows imported, "
                     f"the dump holds {described.get('rows')}"
                 )
-        self.verify_loaded()
-        if self.clear and self.selection.partial:
+        if self._set_aside is not None or (self.clear and self.selection.partial):
+            # First: the backends' own checks of the imported tables would blame the part.
             self.verify_rows_left_in_place()
+        self.verify_loaded()
 
     def verify_rows_left_in_place(self) -> None:
         """A part imported with clear emptied its tables: the target's rows outside the part
         that refer to them must find the rows they refer to among those imported (SQLite's
-        check covers the whole database; on MariaDB the imported tables' check does not)."""
+        check covers the whole database; on MariaDB the imported tables' check does not; on
+        PostgreSQL the keys that clear set aside are re-created, validated, after this)."""
         emptied = set(self._selected_tables() or ())
         fields = chores.references_into(self.connection, emptied)
+        set_aside, self._set_aside = self._set_aside, None
         try:
             chores.check_references(self.connection, fields)
+            if set_aside is not None:
+                set_aside.restore()
         except StreamdumpError as exc:
             raise MissingReferences(
                 f"{exc}: a row the import leaves in place (outside the part imported) refers "

@@ -219,6 +219,22 @@ class Backend:
         and put it back after the data (SQLite: its secondary indexes). Here, nothing."""
         yield
 
+    def flush(self, tables: list[str]) -> Postponed | None:
+        """Delete every row of `tables`, inside the import's transaction (Django's sql_flush,
+        resetting sequences where flush_resets_sequences), never emptying another table.
+        Returns what was set aside to make that possible (PostgreSQL: other tables' foreign
+        keys into these), to be restored, checking the rows, once the import's rows are in."""
+        from django.core.management.color import no_style
+
+        statements = self.connection.ops.sql_flush(
+            no_style(), tables, reset_sequences=self.flush_resets_sequences, allow_cascade=False
+        )
+        with self.connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+        self.after_flush()
+        return None
+
     def after_flush(self) -> None:
         """Undo what Django's sql_flush statements changed in the session; here, nothing."""
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError
 
-from ..errors import DanglingReference
+from ..errors import DanglingReference, StreamdumpError
 from .base import Backend, Inserter, Postponed
 
 if TYPE_CHECKING:
@@ -41,18 +41,10 @@ log = logging.getLogger("streamdump")
 # The tables named (Django's db_table, unquoted), as regclass; NULL for a table not found.
 _REGCLASSES = "ARRAY(SELECT to_regclass(quote_ident(n)) FROM unnest({}::text[]) AS n)"
 
-# Foreign keys declared on a table filled with many rows and pointing at a table the import
-# writes: a key to a table left out (a partial import) stays and is checked row by row, so that
-# the table left out is not locked against writers until commit by its re-creation. Only plain
-# keys of plain tables that this role may re-create; anything unusual (a comment, inheritance,
-# partitions, an extension's) stays as it is.
-_FOREIGN_KEYS = f"""
-SELECT con.conrelid::regclass::text, quote_ident(con.conname), pg_get_constraintdef(con.oid)
-FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
-WHERE con.contype = 'f'
-  AND con.conrelid = ANY({_REGCLASSES.format("%(postponed)s")})
-  AND con.confrelid = ANY({_REGCLASSES.format("%(written)s")})
-  AND con.conislocal AND con.coninhcount = 0 AND con.conparentid = 0
+# A foreign key (con, of table rel) that can be dropped and made again from its definition as it
+# was: plain keys of plain tables that this role may re-create; anything unusual (a comment,
+# inheritance, partitions, an extension's) is not.
+_RECREATABLE = """(con.conislocal AND con.coninhcount = 0 AND con.conparentid = 0
   AND rel.relkind = 'r' AND NOT rel.relispartition AND NOT rel.relhassubclass
   AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = rel.oid)
   AND pg_has_role(rel.relowner, 'USAGE')
@@ -61,7 +53,33 @@ WHERE con.contype = 'f'
                   WHERE d.classoid = 'pg_constraint'::regclass AND d.objoid = con.oid)
   AND NOT EXISTS (SELECT 1 FROM pg_depend d
                   WHERE d.classid = 'pg_constraint'::regclass AND d.objid = con.oid
-                    AND d.deptype NOT IN ('a', 'n'))
+                    AND d.deptype NOT IN ('a', 'n')))"""
+
+# Foreign keys declared on a table filled with many rows and pointing at a table the import
+# writes: a key to a table left out (a partial import) stays and is checked row by row, so that
+# the table left out is not locked against writers until commit by its re-creation. Only plain
+# keys that can be re-created (_RECREATABLE); anything else stays as it is.
+_FOREIGN_KEYS = f"""
+SELECT con.conrelid::regclass::text, quote_ident(con.conname), pg_get_constraintdef(con.oid)
+FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+WHERE con.contype = 'f'
+  AND con.conrelid = ANY({_REGCLASSES.format("%(postponed)s")})
+  AND con.confrelid = ANY({_REGCLASSES.format("%(written)s")})
+  AND {_RECREATABLE}
+ORDER BY con.conrelid::regclass::text, con.conname
+"""
+
+# Foreign keys of tables outside `emptied` (a partial import's tables, which --clear empties)
+# pointing into them: TRUNCATE refuses a table such a key points at unless CASCADE empties the
+# other table too. Whether each may be set aside and re-created (the conditions above).
+_KEYS_INTO = f"""
+SELECT con.conrelid::regclass::text, quote_ident(con.conname), pg_get_constraintdef(con.oid),
+       {_RECREATABLE}
+FROM pg_constraint con JOIN pg_class rel ON rel.oid = con.conrelid
+WHERE con.contype = 'f'
+  AND con.confrelid = ANY({_REGCLASSES.format("%(emptied)s")})
+  AND NOT con.conrelid = ANY(ARRAY(SELECT c FROM unnest({_REGCLASSES.format("%(emptied)s")}) c
+                                   WHERE c IS NOT NULL))
 ORDER BY con.conrelid::regclass::text, con.conname
 """
 
@@ -241,6 +259,37 @@ class PostgreSQLBackend(Backend):
             len(indexes),
             len(filled),
         )
+        return schema
+
+    def flush(self, tables: list[str]) -> Postponed | None:
+        """TRUNCATE ... RESTART IDENTITY of `tables` in one statement (transactional, sequences
+        included). TRUNCATE refuses a table that another table's foreign key points at, unless
+        CASCADE empties that table too: such keys (from tables a partial import leaves out) are
+        dropped first, in the same transaction, and returned to be re-created (validated) once
+        the import's rows are in. A key that cannot be re-created as it was is refused."""
+        if not tables:
+            return super().flush(tables)
+        with self.connection.cursor() as cursor:
+            cursor.execute(_KEYS_INTO, {"emptied": tables})
+            keys = cursor.fetchall()
+        fixed = [f"{table}.{name}" for table, name, _, recreatable in keys if not recreatable]
+        if fixed:
+            raise StreamdumpError(
+                f"-c would empty tables that foreign keys of tables outside the import point "
+                f"at, and these keys cannot be set aside and made again as they are: "
+                f"{', '.join(fixed)}. Include their tables in the import, or import without -c."
+            )
+        schema = None
+        if keys:
+            # Checks queued by earlier statements (a data migration's rows) forbid the ALTERs.
+            self.connection.check_constraints()
+            schema = PostponedSchema(self.connection, [tuple(k[:3]) for k in keys], [])
+            schema.drop()
+            log.info(
+                "set aside %d foreign keys of tables outside the import into the tables -c "
+                "empties, until the rows are in", len(keys),
+            )  # fmt: skip
+        super().flush(tables)
         return schema
 
     def inserter(self, table: str, columns: list[str]) -> Inserter:
