@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.core.management import call_command
 from django.core.management.color import no_style
-from django.db import router
+from django.db import DatabaseError, router
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
@@ -41,27 +42,45 @@ def migrate(connection: BaseDatabaseWrapper) -> None:
         )
 
 
+@dataclass
+class Emptied:
+    """What empty() did: the tables it emptied, and what the backend set aside for it."""
+
+    tables: list[str]
+    set_aside: Postponed | None
+
+
 def empty(
     connection: BaseDatabaseWrapper,
     keep: frozenset[str] = frozenset(),
     only: list[str] | None = None,
-) -> Postponed | None:
+) -> Emptied:
     """Delete every row of every table but those named in `keep` (migration history is not a
     model), or only of the tables `only` names (a partial import); no other table is emptied.
-    Returns what the backend set aside for it (other tables' foreign keys into these), for
-    check_and_reset to restore once the rows are in.
+    Returns the tables emptied and what the backend set aside for it (other tables' foreign
+    keys into these), to restore once the rows are in.
 
     Where the backend can do it inside the transaction, the emptied tables' sequences start
     again at 1, as after `manage.py flush`: rows the application writes later (at its next
     start) get the ids they get after the application's own restore, not ids past the rows
-    that were deleted here."""
+    that were deleted here. Elsewhere (MariaDB) restart_numbering does it after the commit."""
     tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
     tables = [t for t in tables if t not in keep]
     if only is not None:
         tables = [table for table in tables if table in only]
     set_aside = backend_for(connection).flush(tables)
     log.info("emptied %d tables of database %r", len(tables), connection.alias)
-    return set_aside
+    return Emptied(tables, set_aside)
+
+
+def restart_numbering(connection: BaseDatabaseWrapper, tables: list[str]) -> None:
+    """After the import's last commit (MariaDB: DDL, which commits): the emptied tables number
+    their next rows after the highest id they hold, as the other backends' flush does. A
+    failure is only a warning: the import is in, new rows just get higher ids."""
+    try:
+        backend_for(connection).restart_numbering(tables)
+    except DatabaseError as exc:
+        log.warning("could not restart the numbering of the emptied tables: %s", exc)
 
 
 def check_and_reset(

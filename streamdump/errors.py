@@ -95,6 +95,9 @@ class ImportFailed(StreamdumpError):
     # The database committed the import, then moving its media files into place failed:
     # the rows are in, the files not yet placed are removed (media.py).
     MEDIA_INCOMPLETE = "media incomplete"
+    # Interrupted after the database committed the whole import (restarting the numbering of
+    # the tables --clear emptied, on MariaDB): the rows are in.
+    COMMITTED = "committed"
 
     def __init__(self, error: BaseException, target_state: str) -> None:
         self.error, self.target_state = error, target_state

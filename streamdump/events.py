@@ -13,7 +13,8 @@ line (the commands' `--events PATH|-`). Events, in order:
     summary      rows, tables, bytes, seconds, steps {name: seconds},
                  paths (import only: {insert path: tables})
     error        kind, message, section, row, column (when known), exit_code,
-                 target_state (import only: unchanged, restored, recovery needed)
+                 target_state (import only: unchanged, restored, recovery needed,
+                 media incomplete, committed)
 
 Every event also has "time" (seconds since the epoch).
 """

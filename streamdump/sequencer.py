@@ -161,6 +161,7 @@ class Sequencer:
         self._postponed: Postponed | None = None  # set aside until the next verify
         self._postpone_asked = False  # asked since the last verify
         self._set_aside: Postponed | None = None  # by clear: restored by the last verify
+        self._emptied: list[str] = []  # by clear: numbered afresh after the last commit
         self.journaled = False  # a journal is committed: a failure must recover from it
         self.journal_made = False  # its tables were made: dropped after the import
 
@@ -316,9 +317,8 @@ class Sequencer:
     def clear_target(self) -> None:
         """Empty the target's tables (a partial import's only); what the backend set aside for
         it is restored by verify."""
-        self._set_aside = chores.empty(
-            self.connection, self._kept_by_clear(), self._selected_tables()
-        )
+        emptied = chores.empty(self.connection, self._kept_by_clear(), self._selected_tables())
+        self._set_aside, self._emptied = emptied.set_aside, emptied.tables
 
     def _refusal_args(self) -> tuple[Config, str, set[str] | None]:
         """What refuse_non_empty checks: every table, or a partial import's (after preflight)."""
@@ -357,7 +357,7 @@ class Sequencer:
         tables = self.reader.header.get("tables") or []
         total = sum(t.get("rows") or 0 for t in tables)
         self.events.started(total, len(tables))
-        committed = False
+        committed = placing = False
         try:
             with progress_bar(total, "import", self.progress) as self.events.bar:
                 self.run_stage(self.preparation())
@@ -365,7 +365,11 @@ class Sequencer:
                     self.run_stage(stage)
             self.journaled = False
             committed = True
+            if self._emptied:  # DDL on MariaDB: only once the import is in
+                self.run_stage(Stage(atomic=False, steps=[Step("restart numbering",
+                    self.restart_numbering)]))  # fmt: skip
             if "media" in self.reader.header:  # a stream with files: placed after the commit
+                placing = True
                 self.run_stage(Stage(atomic=False, steps=[Step("place media", self.media.place)]))
         except Exception as exc:
             if committed:
@@ -374,7 +378,7 @@ class Sequencer:
             raise ImportFailed(exc, state) from exc
         except BaseException as exc:  # interrupted: put back what was committed, then stop
             if committed:
-                state = ImportFailed.MEDIA_INCOMPLETE
+                state = ImportFailed.MEDIA_INCOMPLETE if placing else ImportFailed.COMMITTED
             else:
                 state = self._recover() if self.journaled else self._unchanged()
             exc.target_state = state  # type: ignore[attr-defined]  # for the command's message
@@ -440,6 +444,11 @@ class Sequencer:
     def migrate_target(self) -> None:
         """Migrate the target (its own pending migrations, or the plugins' just activated)."""
         chores.migrate(self.connection)
+
+    def restart_numbering(self) -> None:
+        """After the last commit: the tables clear emptied number their next rows after their
+        highest id (MariaDB's AUTO_INCREMENT; elsewhere clear did it in the transaction)."""
+        chores.restart_numbering(self.connection, self._emptied)
 
     def journal_tables(self) -> None:
         """Create the journal's tables (DDL, which commits on the backends that journal)."""

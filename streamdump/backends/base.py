@@ -235,6 +235,11 @@ class Backend:
         self.after_flush()
         return None
 
+    def restart_numbering(self, tables: list[str]) -> None:
+        """After the import's last commit, make the tables flush emptied number their next rows
+        as a fresh table would: after the highest id they hold, from 1 if empty. Here nothing:
+        flush did it inside the transaction (flush_resets_sequences), or nothing can."""
+
     def after_flush(self) -> None:
         """Undo what Django's sql_flush statements changed in the session; here, nothing."""
 

@@ -111,8 +111,8 @@ class MySQLBackend(NaiveBackend):
     """MariaDB or MySQL through mysqlclient (or another driver, on the portable insert path)."""
 
     vendor = "mysql"
-    # Django resets AUTO_INCREMENT with TRUNCATE, which commits: an emptied table keeps numbering
-    # after the rows it had (no id is reused; new rows just get higher ids than after a flush).
+    # Django resets AUTO_INCREMENT with TRUNCATE, which commits: the import's flush DELETEs,
+    # and restart_numbering resets the counters after the last commit.
     flush_resets_sequences = False
 
     def __init__(self, connection: BaseDatabaseWrapper) -> None:
@@ -232,6 +232,29 @@ class MySQLBackend(NaiveBackend):
                 (packet,) = cursor.fetchone()
             self._statement_limit = min(int(packet) - _MARGIN, _MAX_STATEMENT)
         return self._statement_limit
+
+    def restart_numbering(self, tables: list[str]) -> None:
+        """ALTER TABLE ... AUTO_INCREMENT = 1 for each of `tables` with an AUTO_INCREMENT column:
+        InnoDB sets the counter to the highest id plus one (1 for an empty table), as in a
+        fresh table; the DELETEs of flush left it past the deleted rows. DDL, which commits:
+        run by the sequencer after the import's last commit, where a kill between two tables
+        leaves only higher ids than necessary."""
+        if not tables:
+            return
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT TABLE_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                "DATABASE() AND EXTRA LIKE '%%auto_increment%%' AND TABLE_NAME IN ({})".format(
+                    ", ".join(["%s"] * len(tables))
+                ),
+                tables,
+            )
+            numbered = sorted(row[0] for row in cursor.fetchall())
+            for table in numbered:
+                cursor.execute(
+                    f"ALTER TABLE {self.connection.ops.quote_name(table)} AUTO_INCREMENT = 1"
+                )
+        log.info("restarted the AUTO_INCREMENT counters of %d emptied tables", len(numbered))
 
     def after_flush(self) -> None:
         """Django's MySQL flush brackets its DELETEs with SET FOREIGN_KEY_CHECKS = 0 and = 1,

@@ -26,6 +26,9 @@ AFTER = {
     ImportFailed.MEDIA_INCOMPLETE: "The database holds the whole import (it was committed), "
     "but its media files were not all moved into place: those not placed were removed. Fix "
     "the storage, then import again with --clear --overwrite-media.",
+    ImportFailed.COMMITTED: "The database holds the whole import (it was committed); only "
+    "the restart of the emptied tables' numbering after it was cut short (new rows may get "
+    "higher ids than after a flush).",
 }
 
 
