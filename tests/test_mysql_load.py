@@ -498,3 +498,62 @@ def test_a_dangling_foreign_key_is_found_before_commit_naming_the_row(
     )
     assert any(f"with primary key {pk} has part_id = 1000000000, which is not in inventory_part.id"
                in message for pk in rows), message  # fmt: skip
+
+
+# --- what a killed import leaves ---------------------------------------------------------------
+
+
+def _fifo_dirs(directory) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("streamdump-infile-"))
+
+
+def test_a_later_import_removes_the_fifo_directory_a_killed_one_left(generated_dump, tmp_path):
+    """SIGKILL during a LOAD DATA leaves its FIFO's temporary directory; the next import's first
+    LOAD DATA removes it (its process is gone), and leaves a live process's alone."""
+    import fcntl
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from .helpers import MANAGE, example_env
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    dump = tmp_path / "dump.ndjson.zst"
+    dump.write_bytes(generated_dump)
+
+    def env_for(alias: str) -> dict[str, str]:
+        env = example_env("mysql", connections[alias].settings_dict["NAME"])
+        env["TMPDIR"] = str(tmp)
+        return env
+
+    left: list[str] = []
+    for _ in range(5):  # until a kill lands during a LOAD DATA
+        with migrated_database("mysql") as alias:
+            process = subprocess.Popen(
+                [sys.executable, str(MANAGE), "loadstream", str(dump), "--no-progress"],
+                env=env_for(alias), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            while process.poll() is None and not _fifo_dirs(tmp):
+                time.sleep(0.001)
+            process.send_signal(signal.SIGKILL)
+            process.wait()  # reaped: its pid is no longer alive
+            left = _fifo_dirs(tmp)
+            if left:
+                break
+    assert left, "no kill landed during a LOAD DATA"
+    # A live process's directory (this one's, locked as an import holds it) stays.
+    live = tmp / f"streamdump-infile-{os.getpid()}-live"
+    live.mkdir()
+    with open(live / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with migrated_database("mysql") as alias:
+            finished = subprocess.run(
+                [sys.executable, str(MANAGE), "loadstream", str(dump), "--no-progress"],
+                env=env_for(alias), capture_output=True,
+            )  # fmt: skip
+        assert finished.returncode == 0, finished.stderr.decode()
+        assert "LOAD DATA LOCAL INFILE" in finished.stderr.decode()
+        assert _fifo_dirs(tmp) == [live.name]

@@ -27,8 +27,6 @@ import errno
 import fcntl
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import DatabaseError, IntegrityError
 
 from .base import Inserter, insert_path
+from .fifodir import FifoDir
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -216,7 +215,7 @@ class InfileInserter:
         self._inserter: Inserter | None = None  # the fallback, once a value needs it
         self._thread: threading.Thread | None = None
         self._fd: int | None = None
-        self._dir: str | None = None
+        self._dir: FifoDir | None = None
         self._fifo = ""
         self._text: Callable[[list[list[Any]]], str] | None = None  # row_formatter's
         self._sent = 0
@@ -275,9 +274,8 @@ class InfileInserter:
         connection = self.connection
         connection.ensure_connection()
         qn = connection.ops.quote_name
-        self._dir = tempfile.mkdtemp(prefix="streamdump-infile-")
-        self._fifo = fifo = os.path.join(self._dir, "rows.tsv")
-        os.mkfifo(fifo, 0o600)
+        self._dir = FifoDir("rows.tsv")  # and directories that killed imports left
+        self._fifo = fifo = self._dir.fifo
         raw = connection.connection
         sql = (
             f"LOAD DATA LOCAL INFILE {raw.literal(fifo).decode()} INTO TABLE {qn(self.table)} "
@@ -379,7 +377,7 @@ class InfileInserter:
 
     def _cleanup(self) -> None:
         if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.remove()
             self._dir = None
 
     def _check(self) -> None:
