@@ -1,11 +1,24 @@
 """Django app config: adding "streamdump" to INSTALLED_APPS provides the management commands."""
 
+from typing import Any
+
 from django.apps import AppConfig, apps
+
+from .interrupts import COMMANDS, quiet_start, starting_command
 
 
 class StreamdumpConfig(AppConfig):
     name = "streamdump"
     verbose_name = "streamdump"
+
+    def __init__(self, app_name: str, app_module: Any) -> None:
+        """Made at the start of Django's set-up: from here, in `manage.py dumpstream` or
+        `loadstream`, Ctrl-C before the command runs is one line, not a traceback
+        (interrupts.py)."""
+        command = starting_command()
+        if command is not None:
+            quiet_start(COMMANDS[command])
+        super().__init__(app_name, app_module)
 
     def ready(self) -> None:
         """In `manage.py dumpstream`, watch the writes the applications make while starting.

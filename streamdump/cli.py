@@ -14,10 +14,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import __version__, exitcodes
+from . import __version__, exitcodes, interrupts
 from .framing import DEFAULT_MAX_LINE
 
 PROG = "streamdump"
+if os.path.basename(sys.argv[0]) == PROG:  # the console script: until main() runs
+    interrupts.quiet_start(f"{PROG}: interrupted")
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
+        interrupts.running()  # from here, Ctrl-C is handled below (or by the command)
         if argv and argv[0] in SUBCOMMANDS and SUBCOMMANDS[argv[0]].passthrough:
             args, rest = parser.parse_known_args(argv)
             # --settings and --pythonpath are the management command's too: pass them on.
@@ -324,4 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.USAGE
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
+        if interrupts.prepared():  # the console script: exits here
+            interrupts.exit_now()
         return exitcodes.INTERRUPTED

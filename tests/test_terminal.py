@@ -188,3 +188,73 @@ def test_ctrl_c_in_the_console_script(tmp_path):
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == exitcodes.INTERRUPTED
     assert stderr.decode().splitlines() == ["streamdump: interrupted"]
+
+
+# What `python -v` writes on stderr: the imports (each once it has run), clean-up, site set-up.
+_VERBOSE = ("import ", "# ", "Processing ", "Adding directory", "Python ", 'Type "help"')
+
+
+def _interrupted_at(args: list[str], env: dict[str, str], marker: str, delay: float, **kwargs):
+    """Start a command with python -v, wait for the import of `marker` (a module imported
+    after streamdump's handler is set), then SIGINT after `delay`; return (code, stderr lines
+    other than -v's)."""
+    process = subprocess.Popen(
+        [sys.executable, "-v", *args],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs,
+    )  # fmt: skip
+    assert process.stderr is not None
+    lines = []
+    for raw in process.stderr:
+        line = raw.decode(errors="replace").rstrip("\n")
+        if line.startswith(f"import {marker!r} #"):
+            break
+        lines.append(line)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read().decode(errors="replace").splitlines()
+    process.wait(timeout=60)
+    said = []
+    for line in lines + rest:
+        # A -v line cut by the interruption (between its text and its newline) runs on into
+        # the command's message.
+        message = re.search(r"(CommandError|streamdump): interrupted.*", line)
+        if message:
+            said.append(message.group(0))
+        elif not line.startswith(_VERBOSE):
+            said.append(line)
+    return process.returncode, said
+
+
+# From streamdump's AppConfig (made before the next app, "common", is imported) to the end of
+# the import; and in the console script, from its first module to the end.
+_STARTS = {
+    "manage.py": (["loadstream", "-c", "-v0"], "common"),
+    "console script": (["-m", "streamdump", "import", "-c", "-v0"], "streamdump.cli"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(_STARTS))
+def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_exit_130(dump, target, how):
+    """SIGINT at several moments of the start of an import (Django's set-up, the command's
+    own imports, its checks, then the import itself): one line, exit code 130, no traceback.
+    Before Python reaches streamdump's first module, no code of ours can (interrupts.py)."""
+    path, _ = dump
+    args, marker = _STARTS[how]
+    if how == "manage.py":
+        command = [str(MANAGE), args[0], str(path), *args[1:]]
+        env, cwd = target, None
+    else:
+        command = [*args[:3], str(path), *args[3:], "--settings", "example_project.settings"]
+        env, cwd = target, str(MANAGE.parent)
+    before = digests(target)
+    while_starting = 0
+    for delay in (0, 0.01, 0.03, 0.1, 0.2, 0.4, 0.7, 1.0, 1.5):
+        code, said = _interrupted_at(command, env, marker, delay, cwd=cwd)
+        assert not any("Traceback" in line for line in said), "\n".join(said)
+        if code == exitcodes.OK and not said:  # the import was over before the signal
+            continue
+        assert code == exitcodes.INTERRUPTED, (delay, code, said)
+        assert len(said) == 1 and "interrupted" in said[0], said
+        while_starting += "while starting" in said[0] or said[0] == "streamdump: interrupted"
+        assert digests(target) == before or code == exitcodes.OK
+    assert while_starting, "no signal landed during the start-up"

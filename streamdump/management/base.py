@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 
-from streamdump import exitcodes
+from streamdump import exitcodes, interrupts
 from streamdump.errors import StreamdumpError, UsageError
 from streamdump.events import Callback, Events, json_lines
 
@@ -106,17 +106,22 @@ class DatabaseCommand(BaseCommand):
     def execute(self, *args: Any, **options: Any) -> Any:
         with console_logging(options.get("verbosity", 1), bool(options.get("events"))):
             try:
+                interrupts.running()  # from here, Ctrl-C is handled below
                 if not options.get("skip_checks"):
                     self.check(databases=[options.get("database") or DEFAULT_DB_ALIAS])
                 return super().execute(*args, **options)
             except KeyboardInterrupt as exc:
-                raise CommandError(
-                    f"interrupted; {self.interrupted_note(exc)}", returncode=exitcodes.INTERRUPTED
-                ) from None
+                message = f"interrupted; {self.interrupted_note(exc)}"
+                if interrupts.prepared():  # run as a program: said as Django says it, and exit
+                    self.stderr.write(f"CommandError: {message}")
+                    interrupts.exit_now()
+                raise CommandError(message, returncode=exitcodes.INTERRUPTED) from None
             except DatabaseError as exc:  # e.g. the system checks could not connect
                 raise CommandError(
                     f"database {options.get('database')!r}: {exc}", returncode=exitcodes.DATABASE
                 ) from exc
+            finally:
+                interrupts.finished()
 
     def interrupted_note(self, interrupt: KeyboardInterrupt) -> str:
         """What an interruption left behind, said in one line."""
