@@ -15,7 +15,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
 
 from .backends import Postponed, backend_for
-from .errors import DanglingReference
+from .backends.base import constrained_keys
 from .tables import Table
 
 log = logging.getLogger("streamdump")
@@ -108,33 +108,10 @@ def references_into(connection: BaseDatabaseWrapper, tables: set[str]) -> list[A
             continue
         if not router.allow_migrate_model(connection.alias, model):
             continue
-        for field in opts.local_concrete_fields:
-            if field.is_relation and getattr(field, "db_constraint", False):
-                if field.target_field.model._meta.db_table in tables:
-                    found.append(field)
+        found += [
+            f for f in constrained_keys(model) if f.target_field.model._meta.db_table in tables
+        ]
     return found
-
-
-def check_references(connection: BaseDatabaseWrapper, fields: list[Any]) -> None:
-    """Raise DanglingReference naming a row whose foreign key (one of `fields`) points nowhere:
-    one anti-join per key, each stopping at the first such row."""
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for field in fields:
-            opts, target = field.model._meta, field.target_field
-            parent = target.model._meta.db_table
-            child, key = qn(field.column), qn(target.column)
-            cursor.execute(
-                f"SELECT c.{qn(opts.pk.column)}, c.{child} FROM {qn(opts.db_table)} c "
-                f"LEFT JOIN {qn(parent)} p ON c.{child} = p.{key} "
-                f"WHERE c.{child} IS NOT NULL AND p.{key} IS NULL LIMIT 1"
-            )
-            bad = cursor.fetchone()
-            if bad is not None:
-                raise DanglingReference(
-                    f"the row in table {opts.db_table!r} with primary key {bad[0]!r} has "
-                    f"{field.column} = {bad[1]!r}, which is not in {parent}.{target.column}"
-                )
 
 
 def forget_cached_rows() -> None:

@@ -75,7 +75,7 @@ from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from . import chores, journal
-from .backends import Postponed
+from .backends import Postponed, check_references
 from .conf import Config, activate_plugins, get_config
 from .errors import ImportFailed, MissingReferences, SchemaMismatch, StreamdumpError
 from .events import Callback, Events
@@ -664,7 +664,7 @@ class Sequencer:
         fields = chores.references_into(self.connection, emptied)
         set_aside, self._set_aside = self._set_aside, None
         try:
-            chores.check_references(self.connection, fields)
+            check_references(self.connection, fields)
             if set_aside is not None:
                 set_aside.restore()
         except StreamdumpError as exc:

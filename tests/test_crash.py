@@ -186,3 +186,40 @@ def test_clear_restarts_the_numbering_of_the_tables_it_empties(target, part):
         load(io.BytesIO(out.getvalue()), using=alias, clear=True, include=part)
         assert users.create_user("next").pk == 2
         assert Group.objects.using(alias).create(name="g").pk == 1
+
+
+@pytest.mark.parametrize("target", VENDORS)
+def test_one_anti_join_names_the_row_whose_key_points_nowhere(target):
+    """The set-wise check of foreign keys (rows left in place by -c with app labels, and
+    MariaDB's check of the imported tables) is one function on every backend: it names the
+    table, the row's primary key and the missing key, and passes where every key is found."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+    from inventory.models import Company
+
+    from streamdump.backends import check_references, constrained_keys
+    from streamdump.errors import DanglingReference
+
+    with migrated_database(target) as alias:
+        connection = connections[alias]
+        user = User.objects.db_manager(alias).create_user("u")
+        company = Company.objects.using(alias).create(name="c", currency="EUR")
+        company.contacts.add(user)
+        through = Company.contacts.through
+        keys = constrained_keys(through)
+        assert {f.column for f in keys} == {"company_id", "user_id"}
+        check_references(connection, keys)  # every key found
+        table, qn = through._meta.db_table, connection.ops.quote_name
+        with connection.constraint_checks_disabled(), transaction.atomic(using=alias):
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {qn(table)} SET {qn('user_id')} = %s", [user.pk + 1000]
+                )  # fmt: skip
+            with pytest.raises(DanglingReference) as found:
+                check_references(connection, keys, "context: ")
+            transaction.set_rollback(True, using=alias)
+        row = through.objects.using(alias).get()
+        assert str(found.value) == (
+            f"context: the row in table {table!r} with primary key {row.pk!r} has user_id = "
+            f"{user.pk + 1000!r}, which is not in auth_user.id"
+        )

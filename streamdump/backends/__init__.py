@@ -16,7 +16,16 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
-from .base import Backend, Inserter, PortableInserter, Postponed, StreamingInserter, insert_path
+from .base import (
+    Backend,
+    Inserter,
+    PortableInserter,
+    Postponed,
+    StreamingInserter,
+    check_references,
+    constrained_keys,
+    insert_path,
+)  # fmt: skip
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
@@ -68,5 +77,5 @@ def get_inserter(
 
 __all__ = [
     "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "backend_for",
-    "get_inserter", "insert_path",
+    "check_references", "constrained_keys", "get_inserter", "insert_path",
 ]  # fmt: skip

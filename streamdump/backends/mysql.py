@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from ..errors import DanglingReference, StreamdumpError
-from .base import _CANONICAL_UUID, Fn, Inserter
+from ..errors import StreamdumpError
+from .base import _CANONICAL_UUID, Fn, Inserter, check_references, constrained_keys
 from .mysql_infile import PATH as INFILE_PATH
 from .mysql_infile import InfileInserter
 from .naive import NaiveBackend
@@ -265,39 +265,6 @@ class MySQLBackend(NaiveBackend):
     def check_foreign_keys(self, tables: list[type[models.Model]]) -> None:
         """Checks were switched off during the import, and Django's own check here introspects
         information_schema table by table (slow on MariaDB): one anti-join per foreign key, from
-        the installed models' metadata, does the same work.
-
-        The anti-join looks up each distinct key once (read from the foreign key's own index)
-        rather than each row: half the time at a million rows, where many rows share a key;
-        only when it finds a missing key is a row holding it looked for, to name it.
-        """
-        connection = self.connection
-        qn = connection.ops.quote_name
-        with connection.cursor() as cursor:
-            for model in tables:
-                opts = model._meta
-                table = qn(opts.db_table)
-                for field in opts.local_concrete_fields:
-                    if not (field.is_relation and getattr(field, "db_constraint", False)):
-                        continue
-                    target = field.target_field
-                    parent = target.model._meta.db_table
-                    child, parent_key = qn(field.column), qn(target.column)
-                    cursor.execute(
-                        f"SELECT c.v FROM (SELECT DISTINCT {child} AS v FROM {table} "
-                        f"WHERE {child} IS NOT NULL) c LEFT JOIN {qn(parent)} p "
-                        f"ON c.v = p.{parent_key} WHERE p.{parent_key} IS NULL LIMIT 1"
-                    )
-                    missing = cursor.fetchone()
-                    if missing is not None:
-                        cursor.execute(
-                            f"SELECT {qn(opts.pk.column)}, {child} FROM {table} "
-                            f"WHERE {child} = %s LIMIT 1",
-                            [missing[0]],
-                        )
-                        pk, value = cursor.fetchone()
-                        raise DanglingReference(
-                            "the imported rows break a foreign key: the row in table "
-                            f"{opts.db_table!r} with primary key {pk!r} has {field.column} = "
-                            f"{value!r}, which is not in {parent}.{target.column}"
-                        )
+        the installed models' metadata, does the same work (base.check_references)."""
+        keys = [field for model in tables for field in constrained_keys(model)]
+        check_references(self.connection, keys, "the imported rows break a foreign key: ")
