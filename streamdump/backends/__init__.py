@@ -16,7 +16,15 @@ import os
 import weakref
 from typing import TYPE_CHECKING
 
-from .base import Backend, Inserter, PortableInserter, Postponed, StreamingInserter, insert_path
+from .base import (
+    Backend,
+    BlockInserter,
+    Inserter,
+    PortableInserter,
+    Postponed,
+    StreamingInserter,
+    insert_path,
+)
 from .mysql import MySQLBackend
 from .postgresql import PostgreSQLBackend
 from .sqlite import SQLiteBackend
@@ -67,6 +75,7 @@ def get_inserter(
 
 
 __all__ = [
-    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "backend_for",
+    "Backend", "BlockInserter", "Inserter", "PortableInserter", "Postponed", "StreamingInserter",
+    "backend_for",
     "get_inserter", "insert_path",
 ]  # fmt: skip

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -64,6 +64,21 @@ class StreamingInserter(Inserter, Protocol):
 
     def abort(self) -> None:
         """End the statement after another error, without raising its own."""
+        ...
+
+
+@runtime_checkable
+class BlockInserter(Inserter, Protocol):
+    """An inserter that also takes a batch encoded for it from the stream's own values (its
+    block_encoder's result), in place of the decoded rows."""
+
+    def block_encoder(
+        self, codecs: list[str], fields: list[models.Field], decoders: list[Fn]
+    ) -> Callable[[list[list[Any]]], Sized] | None:
+        """A function encoding a batch of stream rows (parsed values, the columns' `codecs`;
+        `decoders` decode one value for the target, as the row path does) into one object
+        insert() takes, whose len() is the row count; it raises CodecError with column_index
+        and row_offset on a bad value. None: these columns are not encoded so."""
         ...
 
 
@@ -278,5 +293,6 @@ def _decimal_prep(field: Any, connection: BaseDatabaseWrapper, parse: Fn) -> Fn:
 
 
 __all__ = [
-    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "insert_path",
+    "Backend", "BlockInserter", "Inserter", "PortableInserter", "Postponed", "StreamingInserter",
+    "insert_path",
 ]  # fmt: skip

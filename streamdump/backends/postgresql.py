@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from django.db import IntegrityError
 
 from ..errors import DanglingReference
 from .base import Backend, Inserter, Postponed
+from .pgcopy import CopyBlock, copy_formatter
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -141,7 +143,9 @@ class PostponedSchema:
 
 
 class CopyInserter:
-    """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy`` and ``Copy.write_row``."""
+    """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy``: a batch formatted from the stream's
+    values (a CopyBlock, pgcopy.py) goes in with one ``Copy.write``; decoded rows (a section
+    whose columns pgcopy does not format) with ``Copy.write_row``."""
 
     path = "COPY"
 
@@ -150,8 +154,24 @@ class CopyInserter:
         self.connection = connection
         self.sql = "COPY {} ({}) FROM STDIN".format(qn(table), ", ".join(qn(c) for c in columns))
 
-    def insert(self, rows: list[list[Any]]) -> int:
-        """Send the rows in one COPY."""
+    def block_encoder(
+        self, codecs: list[str], fields: list[Any], decoders: list[Callable[[Any], Any]]
+    ) -> Callable[[list[list[Any]]], CopyBlock] | None:
+        """A function making a batch of stream rows into one CopyBlock (None: these columns
+        are not formatted from the stream: the rows are decoded and sent with write_row)."""
+        if os.environ.get("STREAMDUMP_COPY_ROWS", "") not in ("", "0"):  # to compare the two
+            return None
+        text = copy_formatter(codecs, fields, decoders, self.connection)
+        if text is None:
+            return None
+
+        def encode(rows: list[list[Any]]) -> CopyBlock:
+            return CopyBlock(text(rows), len(rows))
+
+        return encode
+
+    def insert(self, rows: Any) -> int:
+        """Send the batch (a CopyBlock, or decoded rows) in one COPY."""
         if not rows:
             return 0
         connection = self.connection
@@ -159,9 +179,12 @@ class CopyInserter:
         with connection.wrap_database_errors:
             with connection.connection.cursor() as cursor:
                 with cursor.copy(self.sql) as copy:
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row)
+                    if isinstance(rows, CopyBlock):
+                        copy.write(rows.data)
+                    else:
+                        write_row = copy.write_row
+                        for row in rows:
+                            write_row(row)
         return len(rows)
 
 
