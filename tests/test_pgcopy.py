@@ -185,48 +185,36 @@ def test_a_block_pickles_as_its_bytes():
 
 # --- against PostgreSQL -----------------------------------------------------------------------
 
-EDGES = [  # (model, column, value): values at the edges of each codec, each in its own row
-    ("inventory.Part", "name", "tab\there\nnew line\rcr\\back \\N \\. é 𝄞"),
-    ("inventory.Part", "description", "\\"),
-    ("inventory.Part", "weight_kg", -0.0),
-    ("inventory.Part", "weight_kg", "NaN"),
-    ("inventory.Part", "weight_kg", "-Infinity"),
-    ("inventory.Part", "weight_kg", 5e-324),
-    ("inventory.Part", "weight_kg", 7),
-    ("inventory.Part", "minimum_stock", "1E+2"),
-    ("inventory.Part", "minimum_stock", "-0"),
-    ("inventory.Part", "minimum_stock", "0E-10"),
-    ("inventory.Part", "minimum_stock", "123456789012345678.1234567890"),
-    ("inventory.Part", "minimum_stock", "12.5"),
-    ("inventory.Part", "created", "2024-03-01T12:30:00.000001+05:30"),
-    ("inventory.Part", "created", "0001-01-01T00:00:00-05:00"),
-    ("inventory.Part", "created", "2024-03-01T23:30:00Z"),
-    ("inventory.Part", "last_modified", "9999-12-31T23:59:59.999999+00:00"),
-    ("inventory.Part", "uuid", "0003D9B5-7245-4146-A001-C3008B9BF1D3"),
-    ("inventory.Part", "uuid", "{10000000-7245-4146-a001-c3008b9bf1d3}"),
-    ("inventory.Part", "metadata", [None]),
-    ("inventory.Part", "metadata", ["back\\slash \"quoted\"\ttab é"]),
-    ("inventory.Part", "metadata", [{"b": [1.5e16, 1e-7, -0.0, 2**63 - 1], "a": {"": None}}]),
-    ("inventory.Part", "lead_time", -86399999999),
-    ("inventory.Part", "lead_time", 86400000000),
-    ("inventory.Part", "launched", "0001-01-01"),
-    ("inventory.Part", "trackable", False),
-    ("inventory.Part", "revision", -32768),
-    ("inventory.Part", "server_ip", "::ffff:1.2.3.4"),
-    ("inventory.TrackedStockItem", "firmware", ""),
-    ("inventory.TrackedStockItem", "firmware", "AAEC/w=="),
-    ("inventory.TrackedStockItem", "last_checked_at", "00:00:00"),
-    ("inventory.TrackedStockItem", "last_checked_at", "23:59:59.999999"),
-]
+EDGES = {  # (model, column): values at the edges of its codec, one per row from the first
+    ("inventory.Part", "name"): ["tab\there\nnew line\rcr\\back \\N \\. é 𝄞", "\\", ""],
+    ("inventory.Part", "weight_kg"): [-0.0, "NaN", "-Infinity", 5e-324, 7],
+    ("inventory.Part", "minimum_stock"): ["1E+2", "-0", "0E-10", "123456789012345678.1234567890",
+                                          "12.5"],
+    ("inventory.Part", "created"): ["2024-03-01T12:30:00.000001+05:30",
+                                    "0001-01-01T00:00:00-05:00", "2024-03-01T23:30:00Z"],
+    ("inventory.Part", "last_modified"): ["9999-12-31T23:59:59.999999+00:00"],
+    ("inventory.Part", "uuid"): ["0003D9B5-7245-4146-A001-C3008B9BF1D3",
+                                 "{10000000-7245-4146-a001-c3008b9bf1d3}"],
+    ("inventory.Part", "metadata"): [
+        [None], ["back\\slash \"quoted\"\ttab é"],
+        [{"b": [1.5e16, 1e-7, -0.0, 2**63 - 1], "a": {"": None}}],
+    ],
+    ("inventory.Part", "lead_time"): [-86399999999, 86400000000, 0, -1],
+    ("inventory.Part", "launched"): ["0001-01-01", "2024-02-29"],
+    ("inventory.Part", "trackable"): [False, True],
+    ("inventory.Part", "revision"): [-32768, 32767],
+    ("inventory.Part", "server_ip"): ["::ffff:1.2.3.4", "10.0.0.1"],
+    ("inventory.TrackedStockItem", "firmware"): ["", "AAEC/w=="],
+    ("inventory.TrackedStockItem", "last_checked_at"): ["00:00:00", "23:59:59.999999"],
+}
 
 
 def edged(data: bytes) -> bytes:
-    seen: dict[str, int] = {}
-    for model, column, value in EDGES:
-        seen[model] = seen.get(model, 0) + 1
-        changed = with_value(data, model, column, value, row=seen[model])
-        assert changed != data, (model, column, value)  # the section has that many rows
-        data = changed
+    for (model, column), values in EDGES.items():
+        for row, value in enumerate(values, start=1):
+            changed = with_value(data, model, column, value, row=row)
+            assert changed != data, (model, column, value)  # the section has that many rows
+            data = changed
     return data
 
 
@@ -303,3 +291,29 @@ def test_a_bad_value_fails_naming_it_on_every_path(dump, monkeypatch, model, col
         assert str(errors[2]) == str(errors[0])
     else:  # where psycopg refused it, for the whole batch
         assert NUL_REFUSED in str(errors[2])
+
+
+@settings(
+    max_examples=200, deadline=None, database=None, derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.integers(-(2**63), 2**63 - 1),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    st.datetimes(timezones=st.timezones()).filter(lambda d: d.utcoffset().seconds % 60 == 0),
+)
+def test_the_fast_forms_are_the_decoded_values(pg, micro, number, moment):
+    """What goes as the stream wrote it stands for the value the decoder gives (the row path)."""
+    text = formatter(
+        pg,
+        ("duration", models.DurationField()),
+        ("decimal", models.DecimalField(max_digits=30, decimal_places=10)),
+        ("datetime", models.DateTimeField()),
+    )
+    duration, written, when = unescape_copy(text([[micro, str(number), moment.isoformat()]]))[0]
+    in_range = -86399999913600000000 <= micro <= 86399999999999999999
+    assert in_range  # 64-bit integers (what the stream holds) are all within timedelta's range
+    assert duration == py_text(datetime.timedelta(microseconds=micro))
+    assert decimal.Decimal(written).as_tuple() == number.as_tuple()  # same digits, same scale
+    utc = datetime.timezone.utc
+    assert datetime.datetime.fromisoformat(when).astimezone(utc) == moment.astimezone(utc)

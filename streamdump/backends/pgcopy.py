@@ -108,32 +108,29 @@ def py_text(v: Any) -> str:
 
 
 # Shapes of the stream's canonical text (docs/FORMAT.md) that PostgreSQL reads as the same value.
-_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?(E[+-][0-9]+)?\Z").match  # str(Decimal), finite
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?[+-][0-9]{2}:[0-9]{2}\Z").match  # fmt: skip  # noqa: E501
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z").match
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\Z").match
 _UUID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}\Z").match
 
 
-def _checked(shape: Callable[[str], Any], parse: Callable[[str], Any]) -> Callable[[str], bool]:
-    """Whether a string has the shape and is a valid value (an impossible date is refused by
-    the decoder, with its message)."""
-
-    def ok(v: str) -> bool:
-        if shape(v) is None:
-            return False
-        try:
-            parse(v)
-        except ValueError:
-            return False
-        return True
-
-    return ok
+_MAX_DAYS = 999_999_999  # timedelta's range, which the decoder holds durations to
+_DAY_US = 86_400_000_000
 
 
-_VALID_DATETIME = _checked(_DATETIME, datetime.datetime.fromisoformat)
-_VALID_DATE = _checked(_DATE, datetime.date.fromisoformat)
-_VALID_TIME = _checked(_TIME, datetime.time.fromisoformat)
+def _duration_text(v: int) -> str:
+    # timedelta(microseconds=v) normalised (days, then seconds and microseconds >= 0), in
+    # py_text's form; v is known to be within timedelta's range.
+    days, rest = divmod(v, _DAY_US)
+    seconds, micro = divmod(rest, 1_000_000)
+    return f"{days:+d} day {seconds:+d} second {micro:+d} microsecond"
+
+
+def _plain_decimal(v: str) -> bool:
+    """Whether a string is [-]digits[.digits] in ASCII (str(Decimal) of most values); faster
+    than a regular expression. Exponents and the rest take the decoder's path."""
+    head, dot, tail = (v[1:] if v[:1] == "-" else v).partition(".")
+    return head.isdigit() and head.isascii() and (not dot or (tail.isdigit() and tail.isascii()))
 
 
 def _own(field: models.Field, cls: type) -> bool:
@@ -195,12 +192,20 @@ def _expression(name: str, field: models.Field, decode: Fn, connection: Any) -> 
         return "$v if $v.__class__ is float else $S($v)"  # str(float) is repr()
     if name == "decimal" and _own(field, models.DecimalField):
         return "$v if $v.__class__ is str and DEC($v) else $S($v)"
+    # Dates and times: the shape, then the decoder's C parser for the calendar (an impossible
+    # date raises ValueError here: _locate then reports the decoder's own error).
     if name == "datetime" and _own(field, models.DateTimeField):
-        return "$v if $v.__class__ is str and DT($v) else $S($v)"
+        return "$v if $v.__class__ is str and DT($v) and PDT($v) else $S($v)"
     if name == "date" and _own(field, models.DateField):
-        return "$v if $v.__class__ is str and DA($v) else $S($v)"
+        return "$v if $v.__class__ is str and DA($v) and PDA($v) else $S($v)"
     if name == "time" and _own(field, models.TimeField):
-        return "$v if $v.__class__ is str and TI($v) else $S($v)"
+        return "$v if $v.__class__ is str and TI($v) and PTI($v) else $S($v)"
+    if (
+        name == "duration"
+        and _own(field, models.DurationField)
+        and connection.features.has_native_duration_field
+    ):
+        return "DU($v) if $v.__class__ is int and MINU <= $v <= MAXU else $S($v)"
     if name == "uuid" and own and _own(value_field, models.UUIDField):
         return "$v if $v.__class__ is str and UU($v) else $S($v)"
     if name == "bytes" and _own(field, models.BinaryField):
@@ -217,8 +222,11 @@ def _expression(name: str, field: models.Field, decode: Fn, connection: Any) -> 
 
 _NAMES: dict[str, Any] = {
     "NULL": "\\N", "T": "t", "F": "f", "BS": "\\", "TAB": "\t", "NL": "\n", "CR": "\r",
-    "NUL": "\0", "E": escape, "DEC": _DECIMAL, "DT": _VALID_DATETIME, "DA": _VALID_DATE,
-    "TI": _VALID_TIME, "UU": _UUID,
+    "NUL": "\0", "E": escape, "DEC": _plain_decimal, "DT": _DATETIME, "DA": _DATE, "TI": _TIME,
+    "UU": _UUID, "PDT": datetime.datetime.fromisoformat, "PDA": datetime.date.fromisoformat,
+    "PTI": datetime.time.fromisoformat, "DU": _duration_text,
+    "MINU": -_MAX_DAYS * _DAY_US,  # timedelta.min in microseconds
+    "MAXU": (_MAX_DAYS + 1) * _DAY_US - 1,  # timedelta.max
 }  # fmt: skip
 
 
@@ -271,27 +279,35 @@ def copy_formatter(
     exec(source, namespace)  # made of column indexes and the expressions above
     block, per_column = namespace["block"], namespace["columns"]
 
+    slows = [namespace[f"S{i}"] for i in range(len(codecs))]
+
     def format_rows(rows: list[list[Any]]) -> bytes:
         try:
             return bytes(block(rows))
-        except Exception as exc:
-            _locate(rows, per_column, exc)
+        except Exception:
+            _locate(rows, per_column, slows)
             raise
 
     return format_rows
 
 
-def _locate(rows: list[list[Any]], per_column: list[Fn], exc: Exception) -> None:
-    """Raise a CodecError naming the row and the column of the value that made `exc`, found
-    again value by value; return if none does (then `exc` is raised as it is)."""
+def _locate(rows: list[list[Any]], per_column: list[Fn], slows: list[Fn]) -> None:
+    """Raise a CodecError naming the row and the column of the value the batch failed on,
+    found again value by value, with the decoder's own message; return if none fails."""
     for offset, row in enumerate(rows):
         for index, (text, v) in enumerate(zip(per_column, row, strict=True)):
             try:
                 f"{text(v)}".encode()
+                continue
+            except Exception as error:
+                found = error
+            try:
+                slows[index](v)  # the decoder's words for what it refuses
             except CodecError as error:
-                error.column_index, error.row_offset = index, offset
-                raise error from None
+                found = error
             except Exception as error:  # a value Django's own steps refuse (overflow...)
                 found = CodecError(f"invalid value {v!r:.60}: {error}")
-                found.column_index, found.row_offset = index, offset
-                raise found from None
+            if not isinstance(found, CodecError):
+                found = CodecError(f"invalid value {v!r:.60}: {found}")
+            found.column_index, found.row_offset = index, offset
+            raise found from None
