@@ -4,6 +4,7 @@ and a bad value refused naming its section, row and column, as the row path refu
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
 import decimal
@@ -11,10 +12,12 @@ import io
 import pickle
 import uuid
 
+import psycopg
 import pytest
 from django.db import connections, models
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from psycopg.types.json import Jsonb
 
 from streamdump.backends import backend_for
 from streamdump.backends import postgresql as pg_backend
@@ -171,6 +174,8 @@ def test_python_values_as_psycopg_writes_them():
         (datetime.timedelta(days=-1, microseconds=1), "-1 day +0 second +1 microsecond"),
         (datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc), "0001-01-01 00:00:00+00:00"),
         (b"\x00\\", "\\\\x005c"), (memoryview(b""), "\\\\x"), ("t\tab", "t\\tab"), (True, "t"),
+        (psycopg.Binary(b"\x01"), "\\\\x01"), (Jsonb({"a": "\t"}), '{"a": "\\\\t"}'),
+        (Jsonb([1], dumps=lambda obj: "[ 1 ]"), "[ 1 ]"),
     ]  # fmt: skip
     assert [py_text(v) for v, _ in cases] == [text for _, text in cases]
     with pytest.raises(CodecError, match="cannot be written by COPY"):
@@ -317,3 +322,20 @@ def test_the_fast_forms_are_the_decoded_values(pg, micro, number, moment):
     assert decimal.Decimal(written).as_tuple() == number.as_tuple()  # same digits, same scale
     utc = datetime.timezone.utc
     assert datetime.datetime.fromisoformat(when).astimezone(utc) == moment.astimezone(utc)
+
+
+@settings(
+    max_examples=200, deadline=None, database=None, derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(st.binary(max_size=64), st.text("ABCab01+/=\n -_", max_size=12))
+def test_bytes_are_the_decoded_bytes_and_odd_base64_is_the_decoders(pg, data, odd):
+    text = formatter(pg, ("bytes", models.BinaryField()))
+    assert unescape_copy(text([[base64.b64encode(data).decode()]])) == [["\\x" + data.hex()]]
+    try:  # anything else: what the decoder makes of it, or its error
+        expected = "\\x" + base64.b64decode(odd, validate=True).hex()
+    except ValueError:
+        with pytest.raises(CodecError, match="invalid base64"):
+            text([[odd]])
+    else:
+        assert unescape_copy(text([[odd]])) == [[expected]]

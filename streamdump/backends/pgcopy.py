@@ -20,7 +20,6 @@ CodecError naming its row (row_offset) and column (column_index), as decode_batc
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime
 import json
@@ -39,6 +38,12 @@ from ..errors import CodecError
 
 Fn = Callable[[Any], Any]
 Formatter = Callable[[list[list[Any]]], bytes]
+
+try:  # the wrappers Django's PostgreSQL backend prepares values in (psycopg 3)
+    from psycopg import Binary as _Binary
+    from psycopg.types.json import _JsonWrapper
+except ImportError:  # psycopg2: this module is not used
+    _Binary = _JsonWrapper = None  # type: ignore[assignment,misc]
 
 NUL_REFUSED = "PostgreSQL text fields cannot contain NUL (0x00) bytes"  # psycopg's own words
 
@@ -63,7 +68,17 @@ def escape(v: str) -> str:
     escaped; NUL refused, as psycopg refuses it (PostgreSQL's text types cannot hold it)."""
     if "\0" in v:
         raise CodecError(NUL_REFUSED)
-    return v.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    # Only the replacements needed: a search costs far less than a copy (a third less time on
+    # the text-heavy schema's bodies, most of which hold a newline and nothing else to escape).
+    if "\\" in v:
+        v = v.replace("\\", "\\\\")
+    if "\t" in v:
+        v = v.replace("\t", "\\t")
+    if "\n" in v:
+        v = v.replace("\n", "\\n")
+    if "\r" in v:
+        v = v.replace("\r", "\\r")
+    return v
 
 
 def _float_text(v: float) -> str:
@@ -101,8 +116,10 @@ def py_text(v: Any) -> str:
         return "\\\\x" + bytes(v).hex()  # bytea's hex form, its backslash escaped for COPY
     if isinstance(v, str):
         return escape(str(v))
-    if cls.__module__.startswith("psycopg") and hasattr(v, "obj"):  # Json, Jsonb (Django's)
-        text = (getattr(v, "dumps", None) or json.dumps)(v.obj)
+    if _Binary is not None and isinstance(v, _Binary):  # what Django's BinaryField prepares
+        return py_text(bytes(v.obj))
+    if _JsonWrapper is not None and isinstance(v, _JsonWrapper):  # Json, Jsonb
+        text = (v.dumps or json.dumps)(v.obj)
         return escape(text.decode() if isinstance(text, bytes) else text)
     raise CodecError(f"a {cls.__module__}.{cls.__qualname__} value cannot be written by COPY")
 
@@ -160,11 +177,15 @@ def _json_text(slow: Fn) -> Fn:
 
 def _bytes_text(slow: Fn) -> Fn:
     def text(v: Any) -> str:
-        if v.__class__ is str:
+        if v.__class__ is str and v.isascii():
             try:
-                return "\\\\x" + base64.b64decode(v, validate=True).hex()  # as the decoder
-            except (binascii.Error, ValueError):
-                pass  # the decoder's own rules decide (and name the error)
+                data = binascii.a2b_base64(v)
+            except binascii.Error:
+                data = None
+            # Canonical base64 only (what the exporter writes: encoding it again gives the same
+            # text); anything else is for the decoder's own rules to accept or name.
+            if data is not None and binascii.b2a_base64(data, newline=False) == v.encode():
+                return "\\\\x" + data.hex()
         return str(slow(v))
 
     return text
