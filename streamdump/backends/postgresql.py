@@ -1,9 +1,13 @@
 """PostgreSQL: a REPEATABLE READ snapshot, psycopg's own timestamptz loader, COPY, and foreign
 keys and indexes built after the rows, as pg_restore does.
 
-COPY rows go to the server in COPY's text format, each value written by psycopg's own dumper for
-its Python type (the same adaptation a parameterised INSERT gets), so both paths store the same
-values. One COPY per batch keeps memory bounded; COPY runs in the caller's transaction.
+COPY rows go to the server in COPY's text format, one COPY per batch (memory stays bounded; COPY
+runs in the caller's transaction). A batch is one block of COPY text written from the stream's
+own values (pgcopy.py: the text the stream holds where PostgreSQL reads it as the value the
+decoder would build, else the decoded value written as psycopg's dumper writes it), made in the
+decode worker for a large section; a table with a custom field that converts its values itself
+goes row by row through psycopg's write_row, each value written by psycopg's own dumper, as the
+portable INSERT path would adapt it.
 
 Foreign keys created by Django are DEFERRABLE INITIALLY DEFERRED: each row COPY writes queues a
 check that the server runs row by row before commit (Django's check_constraints fires them), and
