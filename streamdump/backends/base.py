@@ -9,7 +9,8 @@ speeds up or changes. The seams, in the order data meets them:
 - import: decode_float and integer_range (what the target can store: anything else is refused
   before it is written, naming row and column), prep_shortcut (get_db_prep_save in fewer
   steps for Django's own field types), postpone_schema (what is rebuilt faster after the
-  rows are in), inserter (the insert path), check_foreign_keys (before commit).
+  rows are in), inserter (the insert path; a BlockInserter also takes a batch encoded from the
+  stream's own values: PostgreSQL's COPY text), check_foreign_keys (before commit).
 
 Every shortcut applies only to Django's own field classes and backend methods (a subclass may
 change any step) and falls back to Django's path for anything unusual; tests/test_codecs.py
