@@ -15,7 +15,7 @@ import datetime
 import json
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -333,7 +333,7 @@ def apply(row):
 
 
 def row_function(
-    fns: list[Fn | None], always: set[int] | frozenset[int] = frozenset()
+    fns: Sequence[Fn | None], always: set[int] | frozenset[int] = frozenset()
 ) -> Callable[[Any], list[Any]]:
     """Compile per-column functions into one function over a row (of len(fns) values).
 

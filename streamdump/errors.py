@@ -41,6 +41,7 @@ class CodecError(StreamdumpError):
     """A value cannot be encoded or decoded exactly."""
 
     column_index: int | None = None
+    row_offset: int | None = None  # the row's position in its batch, when a batch is formatted
 
 
 class SchemaMismatch(StreamdumpError):

@@ -13,14 +13,21 @@ table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import DatabaseError, models
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from .backends import Backend, StreamingInserter, backend_for, get_inserter, insert_path
+from .backends import (
+    Backend,
+    BlockInserter,
+    StreamingInserter,
+    backend_for,
+    get_inserter,
+    insert_path,
+)
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
@@ -99,6 +106,9 @@ class SectionLoader:
         # made from a fixture may give any foreign key as a natural key, or as an id.
         self.codecs = dict(zip(section.columns, section.codecs, strict=True))
         self.decode = self.row_decoder(self.fields, prep=self.prep)
+        # Set by a loader whose inserter takes a batch in its own encoding (PostgreSQL: one
+        # COPY text block), made from the stream's values instead of decoded rows.
+        self.encode_block: Callable[[list[list[Any]]], Sized] | None = None
         # Natural-key columns resolved in batches: (position in the row, related model, whether
         # a key the target lacks may wait for the end of the import, NULL until then; not in
         # merged rows, whose ids the target chooses).
@@ -114,19 +124,21 @@ class SectionLoader:
 
     def row_decoder(self, fields: list[Any], *, prep: bool) -> RowFn:
         """One function decoding a row of these fields' stream values."""
+        return row_function(self.column_decoders(fields, prep=prep))
+
+    def column_decoders(self, fields: list[Any], *, prep: bool) -> list[Callable[[Any], Any]]:
+        """Each field's decoder of one non-NULL stream value (codecs.decoder)."""
         codecs, backend = self.codecs, self.context.backend
-        return row_function(
-            [
-                decoder(
-                    codecs[f.column],
-                    f,
-                    backend,
-                    self.natural_index(f.related_model) if codecs[f.column] == "natural" else None,
-                    prep,
-                )
-                for f in fields
-            ]
-        )
+        return [
+            decoder(
+                codecs[f.column],
+                f,
+                backend,
+                self.natural_index(f.related_model) if codecs[f.column] == "natural" else None,
+                prep,
+            )
+            for f in fields
+        ]
 
     def natural_index(self, model: type[models.Model]) -> dict[tuple[Any, ...], Any]:
         """Natural key -> target primary key of `model`: a regenerated model's whole table,
@@ -215,8 +227,14 @@ class SectionLoader:
     def abort(self) -> None:
         """After a failure: end what spans the section, without raising."""
 
-    def decode_batch(self, rows: list[list[Any]], first: int) -> list[list[Any]]:
-        """The rows decoded for the target; a bad value names its row and column."""
+    def decode_batch(self, rows: list[list[Any]], first: int) -> Any:
+        """The rows decoded for the target (a list of rows, or what the inserter's block
+        encoder makes of them); a bad value names its row and column."""
+        if self.encode_block is not None:
+            try:
+                return self.encode_block(rows)
+            except CodecError as exc:
+                raise self.bad_value(exc, first + (exc.row_offset or 0)) from None
         decode = self.decode
         try:
             return [decode(row) for row in rows]
@@ -225,14 +243,18 @@ class SectionLoader:
                 try:
                     decode(row)
                 except CodecError as exc:
-                    index = exc.column_index
-                    raise FormatError(
-                        str(exc),
-                        section=self.section.model,
-                        row=first + offset,
-                        column=self.section.columns[index] if index is not None else None,
-                    ) from None
+                    raise self.bad_value(exc, first + offset) from None
             raise
+
+    def bad_value(self, exc: CodecError, row: int) -> FormatError:
+        """The error naming the section, row and column of a value its decoder refused."""
+        index = exc.column_index
+        return FormatError(
+            str(exc),
+            section=self.section.model,
+            row=row,
+            column=self.section.columns[index] if index is not None else None,
+        )
 
 
 class InsertLoader(SectionLoader):
@@ -252,6 +274,12 @@ class InsertLoader(SectionLoader):
             portable=context.portable_inserts,
             section_mode=str(context.load_data) if whole else None,
         )
+        if isinstance(self.inserter, BlockInserter):
+            self.encode_block = self.inserter.block_encoder(
+                [self.codecs[f.column] for f in self.fields],
+                self.fields,
+                self.column_decoders(self.fields, prep=True),
+            )
 
     def load(self, on_rows: Callable[[int], None]) -> Loaded:
         """Load the section into its table, readied for a bulk load by the backend."""

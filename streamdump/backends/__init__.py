@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .base import (
     Backend,
+    BlockInserter,
     Inserter,
     PortableInserter,
     Postponed,
@@ -76,6 +77,6 @@ def get_inserter(
 
 
 __all__ = [
-    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "backend_for",
-    "check_references", "constrained_keys", "get_inserter", "insert_path",
+    "Backend", "BlockInserter", "Inserter", "PortableInserter", "Postponed", "StreamingInserter",
+    "backend_for", "check_references", "constrained_keys", "get_inserter", "insert_path",
 ]  # fmt: skip

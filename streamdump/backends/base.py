@@ -9,7 +9,8 @@ speeds up or changes. The seams, in the order data meets them:
 - import: decode_float and integer_range (what the target can store: anything else is refused
   before it is written, naming row and column), prep_shortcut (get_db_prep_save in fewer
   steps for Django's own field types), postpone_schema (what is rebuilt faster after the
-  rows are in), inserter (the insert path), check_foreign_keys (before commit).
+  rows are in), inserter (the insert path; a BlockInserter also takes a batch encoded from the
+  stream's own values: PostgreSQL's COPY text), check_foreign_keys (before commit).
 
 Every shortcut applies only to Django's own field classes and backend methods (a subclass may
 change any step) and falls back to Django's path for anything unusual; tests/test_codecs.py
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sized
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -64,6 +65,21 @@ class StreamingInserter(Inserter, Protocol):
 
     def abort(self) -> None:
         """End the statement after another error, without raising its own."""
+        ...
+
+
+@runtime_checkable
+class BlockInserter(Inserter, Protocol):
+    """An inserter that also takes a batch encoded for it from the stream's own values (its
+    block_encoder's result), in place of the decoded rows."""
+
+    def block_encoder(
+        self, codecs: list[str], fields: list[models.Field], decoders: list[Fn]
+    ) -> Callable[[list[list[Any]]], Sized] | None:
+        """A function encoding a batch of stream rows (parsed values, the columns' `codecs`;
+        `decoders` decode one value for the target, as the row path does) into one object
+        insert() takes, whose len() is the row count; it raises CodecError with column_index
+        and row_offset on a bad value. None: these columns are not encoded so."""
         ...
 
 
@@ -342,5 +358,6 @@ def _decimal_prep(field: Any, connection: BaseDatabaseWrapper, parse: Fn) -> Fn:
 
 
 __all__ = [
-    "Backend", "Inserter", "PortableInserter", "Postponed", "StreamingInserter", "insert_path",
+    "Backend", "BlockInserter", "Inserter", "PortableInserter", "Postponed", "StreamingInserter",
+    "insert_path",
 ]  # fmt: skip

@@ -1,9 +1,13 @@
 """PostgreSQL: a REPEATABLE READ snapshot, psycopg's own timestamptz loader, COPY, and foreign
 keys and indexes built after the rows, as pg_restore does.
 
-COPY rows go to the server in COPY's text format, each value written by psycopg's own dumper for
-its Python type (the same adaptation a parameterised INSERT gets), so both paths store the same
-values. One COPY per batch keeps memory bounded; COPY runs in the caller's transaction.
+COPY rows go to the server in COPY's text format, one COPY per batch (memory stays bounded; COPY
+runs in the caller's transaction). A batch is one block of COPY text written from the stream's
+own values (pgcopy.py: the text the stream holds where PostgreSQL reads it as the value the
+decoder would build, else the decoded value written as psycopg's dumper writes it), made in the
+decode worker for a large section; a table with a custom field that converts its values itself
+goes row by row through psycopg's write_row, each value written by psycopg's own dumper, as the
+portable INSERT path would adapt it.
 
 Foreign keys created by Django are DEFERRABLE INITIALLY DEFERRED: each row COPY writes queues a
 check that the server runs row by row before commit (Django's check_constraints fires them), and
@@ -22,8 +26,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import logging
+import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +36,7 @@ from django.db import IntegrityError
 
 from ..errors import DanglingReference, StreamdumpError
 from .base import Backend, Inserter, Postponed
+from .pgcopy import CopyBlock, copy_formatter
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -159,7 +165,9 @@ class PostponedSchema:
 
 
 class CopyInserter:
-    """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy`` and ``Copy.write_row``."""
+    """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy``: a batch formatted from the stream's
+    values (a CopyBlock, pgcopy.py) goes in with one ``Copy.write``; decoded rows (a section
+    whose columns pgcopy does not format) with ``Copy.write_row``."""
 
     path = "COPY"
 
@@ -168,8 +176,24 @@ class CopyInserter:
         self.connection = connection
         self.sql = "COPY {} ({}) FROM STDIN".format(qn(table), ", ".join(qn(c) for c in columns))
 
-    def insert(self, rows: list[list[Any]]) -> int:
-        """Send the rows in one COPY."""
+    def block_encoder(
+        self, codecs: list[str], fields: list[Any], decoders: list[Callable[[Any], Any]]
+    ) -> Callable[[list[list[Any]]], CopyBlock] | None:
+        """A function making a batch of stream rows into one CopyBlock (None: these columns
+        are not formatted from the stream: the rows are decoded and sent with write_row)."""
+        if os.environ.get("STREAMDUMP_COPY_ROWS", "") not in ("", "0"):  # to compare the two
+            return None
+        text = copy_formatter(codecs, fields, decoders, self.connection)
+        if text is None:
+            return None
+
+        def encode(rows: list[list[Any]]) -> CopyBlock:
+            return CopyBlock(text(rows), len(rows))
+
+        return encode
+
+    def insert(self, rows: Any) -> int:
+        """Send the batch (a CopyBlock, or decoded rows) in one COPY."""
         if not rows:
             return 0
         connection = self.connection
@@ -177,9 +201,12 @@ class CopyInserter:
         with connection.wrap_database_errors:
             with connection.connection.cursor() as cursor:
                 with cursor.copy(self.sql) as copy:
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row)
+                    if isinstance(rows, CopyBlock):
+                        copy.write(rows.data)
+                    else:
+                        write_row = copy.write_row
+                        for row in rows:
+                            write_row(row)
         return len(rows)
 
 
