@@ -44,7 +44,8 @@ def read_table(
     """
     backend = backend_for(connections[using])
     pk = table.model._meta.pk
-    select, encoders = [], []
+    select: list[Any] = []
+    encoders: list[Fn | None] = []
     for f, codec, default in zip(table.fields, table.codecs, table.select(), strict=True):
         # The primary key stays as Django reads it: the next page starts after its value.
         cheaper = None if codec == "natural" or f is pk else backend.read_column(f, codec)
