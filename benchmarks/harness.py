@@ -87,10 +87,10 @@ class Result:
     command: float | None = None  # seconds inside the process (Django commands only), information
     rss_kb: int = 0  # peak RSS of the (largest) process, its forked workers' included
     rss_kb_each: dict[str, int] = field(default_factory=dict)  # per process, workers included
-    # Per process: the part of rss_kb_each that is its largest forked worker's (decode worker).
-    rss_kb_workers: dict[str, int] = field(default_factory=dict)
     bytes: int | None = None
     schema: str = "inventory"  # SCHEMAS
+    # Per process: the part of rss_kb_each that is its largest forked worker's (decode worker).
+    rss_kb_workers: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)

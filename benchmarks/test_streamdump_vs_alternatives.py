@@ -93,7 +93,7 @@ def test_export(benchmark, backend, sources, vendor, schema, tool, scale):
     sources.dumps[(vendor, schema, scale, tool)] = out
     seconds = command.get(tool)
     _keep(benchmark, Result(vendor, rows, tool, "export", wall, seconds, max(rss.values()), rss,
-                            out.stat().st_size, schema, workers))  # fmt: skip
+                            out.stat().st_size, schema, rss_kb_workers=workers))  # fmt: skip
 
 
 @scale
