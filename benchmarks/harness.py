@@ -6,7 +6,12 @@
 - Peak RSS: ``/usr/bin/time -f %M`` around each tool process: the kernel's ``ru_maxrss`` of the
   tool, measured from outside, per process, nothing running inside the tool. (The tool must be
   started by a small process: a child forked straight from this one would inherit this
-  process's RSS as its high-water mark.)
+  process's RSS as its high-water mark.) A process the tool forks (streamdump's decode worker)
+  is not in that figure: ``ru_maxrss`` of a process that has reaped its children is the largest
+  of their peaks, never their sum. So the tool's process tree is also sampled from /proc
+  (PeakSampler: each process's own high-water mark, ``VmHWM``), and a tool's peak RSS is its
+  own plus that of the largest process it forked: the memory both hold at once at worst
+  (pages they share after the fork counted twice).
 - Size: bytes of the output file.
 
 Databases: one source per backend, schema and scale, filled by the example project's
@@ -25,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -79,10 +85,12 @@ class Result:
     operation: str  # export | import | pipe
     wall: float  # seconds, as pytest-benchmark measured the run: the measure of every ratio
     command: float | None = None  # seconds inside the process (Django commands only), information
-    rss_kb: int = 0  # peak RSS of the (largest) process
-    rss_kb_each: dict[str, int] = field(default_factory=dict)
+    rss_kb: int = 0  # peak RSS of the (largest) process, its forked workers' included
+    rss_kb_each: dict[str, int] = field(default_factory=dict)  # per process, workers included
     bytes: int | None = None
     schema: str = "inventory"  # SCHEMAS
+    # Per process: the part of rss_kb_each that is its largest forked worker's (decode worker).
+    rss_kb_workers: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -106,11 +114,92 @@ class Proc:
     timing: Path | None = None  # where timed_manage.py writes the command's own time
 
 
-def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float]]:
+class PeakSampler:
+    """Samples, from /proc, the peak RSS of each measured process and of the processes it forks.
+
+    Every SAMPLE seconds, in a thread: the children of each /usr/bin/time process (the tool),
+    their descendants (workers), and each one's VmHWM (its own high-water mark, which the
+    kernel keeps: a sample misses only what a process gains in its last moments).
+    """
+
+    SAMPLE = 0.02
+
+    def __init__(self) -> None:
+        self.timers: list[int] = []  # pids of the /usr/bin/time processes, one per tool
+        self.tools: dict[int, int] = {}  # time's pid -> the tool's pid
+        self.peaks: dict[int, int] = {}  # pid -> largest VmHWM seen (KiB)
+        self.workers: dict[int, set[int]] = {}  # the tool's pid -> the pids it forked
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self, timers: list[int]) -> None:
+        self.timers = timers
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.SAMPLE)
+
+    def sample(self) -> None:
+        """Read the process trees once."""
+        for timer in self.timers:
+            if timer not in self.tools:
+                children = _children(timer)
+                if not children:
+                    continue
+                self.tools[timer] = children[0]
+            tool = self.tools[timer]
+            self._peak(tool)
+            seen = self.workers.setdefault(tool, set())
+            pending = _children(tool)
+            while pending:
+                pid = pending.pop()
+                seen.add(pid)
+                self._peak(pid)
+                pending += _children(pid)
+
+    def _peak(self, pid: int) -> None:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"VmHWM:"):
+                        kb = int(line.split()[1])
+                        self.peaks[pid] = max(self.peaks.get(pid, 0), kb)
+                        return
+        except (OSError, ValueError):
+            return  # gone (or a zombie without memory): its last sample stands
+
+    def of(self, timer: int, ru_maxrss: int) -> tuple[int, int]:
+        """(own, largest worker's) peak RSS in KiB of the tool that /usr/bin/time `timer` ran,
+        given the ru_maxrss that time reported for it."""
+        tool = self.tools.get(timer)
+        worker = max((self.peaks.get(p, 0) for p in self.workers.get(tool, ())), default=0)
+        # ru_maxrss is the largest of the tool's and its reaped workers' peaks: above the
+        # workers', it is the tool's own (exact, where the samples may have missed the end).
+        own = ru_maxrss if ru_maxrss > worker else self.peaks.get(tool or -1, ru_maxrss)
+        return own, worker
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float], dict[str, int]]:
     """Run one process, or a pipeline of them.
 
-    Returns (wall seconds, {name: peak RSS in KiB}, {name: seconds inside the command}).
+    Returns (wall seconds, {name: peak RSS in KiB, its forked workers' included}, {name:
+    seconds inside the command}, {name: peak RSS of its largest forked worker, 0 if none}).
     """
+    sampler = PeakSampler()
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(open(os.devnull, "wb")) for _ in procs]
         errs = [stack.enter_context(_tempfile()) for _ in procs]
@@ -139,8 +228,12 @@ def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float]]:
                 previous.close()  # the next process owns the pipe's read end now
             previous = proc.stdout
             running.append(proc)
-        codes = [proc.wait() for proc in running]
-        wall = time.perf_counter() - started
+        sampler.start([proc.pid for proc in running])
+        try:
+            codes = [proc.wait() for proc in running]
+            wall = time.perf_counter() - started
+        finally:
+            sampler.stop()
         for p, code, err in zip(procs, codes, errs, strict=True):
             if code != 0:
                 err.seek(0)
@@ -148,12 +241,13 @@ def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float]]:
                     f"{p.name} ({' '.join(p.argv)}) exited {code}:\n"
                     + err.read().decode(errors="replace")[-3000:]
                 )
-        rss = {}
-        for p, peak in zip(procs, peaks, strict=True):
+        rss, workers = {}, {}
+        for p, peak, proc in zip(procs, peaks, running, strict=True):
             peak.seek(0)
-            rss[p.name] = int(peak.read().split()[-1])  # KiB
+            own, worker = sampler.of(proc.pid, int(peak.read().split()[-1]))  # KiB
+            rss[p.name], workers[p.name] = own + worker, worker
     command = {p.name: float(p.timing.read_text()) for p in procs if p.timing}
-    return wall, rss, command
+    return wall, rss, command, workers
 
 
 def _tempfile(mode: str = "w+b"):

@@ -20,6 +20,7 @@ from .ratios import (
     find,
     of_schema,
     pipe_versus,
+    rss_text,
     scales,
     schemas,
     seconds,
@@ -72,7 +73,7 @@ def _table(results: list[dict], backend: str) -> list[str]:
             r = find(results, backend, rows, tool, operation)
             if r is None:
                 continue
-            rss = "/".join(f"{kb / MB:.0f}" for kb in r["rss_kb_each"].values())
+            rss = rss_text(r)
             lines.append(
                 f"| {rows:,} | {operation} | {_label(backend, operation, tool, label)} "
                 f"| {seconds(r):.2f} | {rows / seconds(r):,.0f} | {rss} "
@@ -191,8 +192,12 @@ def render(data: dict, png_names: dict[str, str] | None) -> str:
         f"- dumpdata and loaddata run up to {data['django_max']:,} rows; their ratios are given at",
         "  the largest scale where both ran.",
         "- **peak RSS** is measured from outside: `/usr/bin/time -f %M` (the kernel's",
-        "  `ru_maxrss`) around each process; for the pipe it is export/import. Database servers",
-        "  are not counted.",
+        "  `ru_maxrss`) around each process; for the pipe it is export/import. A process that",
+        "  forks a worker (streamdump's import decodes a section of 10,000 rows or more in a",
+        "  forked process) counts with it: its own peak plus the worker's, both sampled from",
+        "  /proc (`VmHWM`), shown as total (own + worker); pages they share after the fork are",
+        "  counted twice. The peak RSS target counts the same total. Database servers are not",
+        "  counted.",
         "- The targets below are reported, never asserted: a busy machine must not fail a build.",
         "  What the benchmark tests assert (and `make test` runs at 2,000 rows of each schema,",
         "  `make bench-quick`): every streamdump import and pipe gives a database identical by",

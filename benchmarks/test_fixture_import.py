@@ -30,7 +30,7 @@ def test_fixture_import(backend, sources, vendor, schema, scale):
     target = backend.fresh_migrated()
     try:
         args = ["loadstream", str(fixture), "--database", "target", "--no-progress"]
-        wall, rss, command = run([django_proc(TOOL, backend, args, target=target)])
+        wall, rss, command, workers = run([django_proc(TOOL, backend, args, target=target)])
         if scale <= DJANGO_MAX:
             expected = sources.digests(backend, schema, scale)
             counts = {label: v[0] for label, v in backend.digests(target).items()}
@@ -41,7 +41,7 @@ def test_fixture_import(backend, sources, vendor, schema, scale):
     finally:
         backend.drop(target)
     record(Result(vendor, rows, TOOL, "import", wall, command.get(TOOL), max(rss.values()), rss,
-                  schema=schema))  # fmt: skip
+                  schema=schema, rss_kb_workers=workers))  # fmt: skip
 
 
 @vendor

@@ -50,16 +50,17 @@ def _skip_slow_django_tool(tool: str, rows: int) -> None:
         pytest.skip(f"{tool} runs up to {DJANGO_MAX} rows (STREAMDUMP_BENCH_DJANGO_MAX)")
 
 
-def _measure(benchmark, procs) -> tuple[float, dict[str, int], dict[str, float]]:
-    """Run the processes once under pytest-benchmark: (its wall time, peak RSS, command times)."""
+def _measure(benchmark, procs) -> tuple[float, dict[str, int], dict[str, float], dict[str, int]]:
+    """Run the processes once under pytest-benchmark: (its wall time, peak RSS with forked
+    workers, command times, the workers' part of the peak RSS)."""
     benchmark.extra_info["tools"] = [p.name for p in procs]
-    _, rss, command = benchmark.pedantic(run, args=(procs,), rounds=1, iterations=1)
+    _, rss, command, workers = benchmark.pedantic(run, args=(procs,), rounds=1, iterations=1)
     if benchmark.stats is None:
         pytest.fail(
             "the benchmarks are timed by pytest-benchmark: run them without --benchmark-disable"
         )
     # The number pytest-benchmark's table prints (min of the single round), not run()'s own clock.
-    return benchmark.stats.stats.min, rss, command
+    return benchmark.stats.stats.min, rss, command, workers
 
 
 def _keep(benchmark, result: Result) -> None:
@@ -88,11 +89,11 @@ def test_export(benchmark, backend, sources, vendor, schema, tool, scale):
     name, rows = sources.source(backend, schema, scale)
     out = sources.dump_path(backend, schema, scale, tool)
     out.unlink(missing_ok=True)
-    wall, rss, command = _measure(benchmark, [export_proc(tool, backend, name, out)])
+    wall, rss, command, workers = _measure(benchmark, [export_proc(tool, backend, name, out)])
     sources.dumps[(vendor, schema, scale, tool)] = out
     seconds = command.get(tool)
     _keep(benchmark, Result(vendor, rows, tool, "export", wall, seconds, max(rss.values()), rss,
-                            out.stat().st_size, schema))  # fmt: skip
+                            out.stat().st_size, schema, rss_kb_workers=workers))  # fmt: skip
 
 
 @scale
@@ -108,7 +109,9 @@ def test_import(benchmark, backend, sources, vendor, schema, tool, scale):
     # The native restore creates its own schema; the others import into a migrated database.
     target = backend.fresh_empty() if tool == "native" else backend.fresh_migrated()
     try:
-        wall, rss, command = _measure(benchmark, [import_proc(tool, backend, dump, target)])
+        wall, rss, command, workers = _measure(
+            benchmark, [import_proc(tool, backend, dump, target)]
+        )
         if tool == "streamdump":
             _whole(backend, sources, schema, scale, source, target)
         else:
@@ -117,7 +120,8 @@ def test_import(benchmark, backend, sources, vendor, schema, tool, scale):
     finally:
         backend.drop(target)
     _keep(benchmark, Result(vendor, rows, tool, "import", wall, command.get(tool),
-                            max(rss.values()), rss, schema=schema))  # fmt: skip
+                            max(rss.values()), rss, schema=schema,
+                            rss_kb_workers=workers))  # fmt: skip
 
 
 @scale
@@ -130,12 +134,12 @@ def test_pipe(benchmark, backend, sources, vendor, schema, scale):
     source, rows = sources.source(backend, schema, scale)
     target = backend.fresh_migrated()
     try:
-        wall, rss, _ = _measure(benchmark, pipe_procs(backend, source, target))
+        wall, rss, _, workers = _measure(benchmark, pipe_procs(backend, source, target))
         _whole(backend, sources, schema, scale, source, target)
     finally:
         backend.drop(target)
     _keep(benchmark, Result(vendor, rows, "streamdump", "pipe", wall, None, max(rss.values()), rss,
-                            schema=schema))  # fmt: skip
+                            schema=schema, rss_kb_workers=workers))  # fmt: skip
 
 
 # --- gates (run after the measurements above, in definition order) ----------------------------

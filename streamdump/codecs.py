@@ -114,7 +114,7 @@ def _enc_duration(v: datetime.timedelta) -> int:
 
 
 def _enc_bytes(v: bytes | memoryview) -> str:
-    return base64.b64encode(v).decode("ascii")
+    return binascii.b2a_base64(v, newline=False).decode("ascii")  # base64.b64encode's own step
 
 
 def _enc_json(raw: str | bytes) -> list[Any]:

@@ -24,7 +24,7 @@ class Config:
     batch_size: int = 2000
     batch_bytes: int = 1 << 20  # a batch also closes at this many bytes of encoded rows
     compression_level: int = 3
-    compression_threads: int = 0  # zstd workers; each buffers a job of several MB
+    compression_threads: int = 1  # zstd threads beside the one reading rows (writer.py)
     max_line_bytes: int = DEFAULT_MAX_LINE  # longer lines of an input are refused as read
     app_version: str | None = None
     portable_inserts: bool = False  # executemany everywhere instead of COPY / multi-row INSERT

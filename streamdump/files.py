@@ -75,6 +75,27 @@ def open_output(path: str | None, notice: Notice | None = None) -> Iterator[Bina
         yield out
 
 
+# A pipe between an export and an import (dumpstream | loadstream, or through ssh) holds this
+# much: Linux's default maximum for an unprivileged process, 16 times its default of 64 KiB.
+# The import reads in bursts (a batch, then its insert, while the export's next rows wait):
+# with 64 KiB the export blocks a few hundred rows into each insert; with 1 MiB it goes on
+# compressing several batches ahead (docs/PERFORMANCE.md, "The pipe"). Kernel memory, not RSS.
+PIPE_BYTES = 1 << 20
+
+
+def widen_pipe(stream: BinaryIO) -> None:
+    """Grow the pipe `stream` writes to or reads from to PIPE_BYTES, where it is a pipe that
+    holds less and the system allows it (otherwise nothing changes)."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+        if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_BYTES:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (OSError, AttributeError, ValueError):  # not Linux, a limit lower than ours, no fd
+        pass
+
+
 @contextlib.contextmanager
 def _stdout() -> Iterator[BinaryIO]:
     out = sys.stdout.buffer
@@ -82,6 +103,7 @@ def _stdout() -> Iterator[BinaryIO]:
         raise OutputError(
             "refusing to write compressed data to a terminal: use -o PATH or redirect stdout"
         )
+    widen_pipe(out)
     try:
         yield out
         out.flush()
@@ -253,6 +275,7 @@ def silence_stdout() -> None:
 def open_input(path: str) -> Iterator[BinaryIO]:
     """Yield a binary stream reading `path`; '-' is stdin."""
     if path == "-":
+        widen_pipe(sys.stdin.buffer)
         yield sys.stdin.buffer
         return
     try:

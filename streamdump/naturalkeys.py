@@ -6,7 +6,8 @@ by natural key and maps every reference to the target's own primary key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Generator, Iterable
 from typing import Any
 
 from django.apps import apps
@@ -17,7 +18,7 @@ _IN_CHUNK = 900
 _AUTO_FIELDS = ("AutoField", "BigAutoField", "SmallAutoField")
 
 
-def _rows(model: type[models.Model], using: str) -> Iterator[Any]:
+def _rows(model: type[models.Model], using: str) -> Generator[Any, None, None]:
     # natural_key() follows foreign keys (a permission's content type): fetch them in the join.
     related = [f.name for f in model._meta.concrete_fields if f.many_to_one or f.one_to_one]
     rows = model._base_manager.using(using).order_by("pk")
@@ -26,7 +27,11 @@ def _rows(model: type[models.Model], using: str) -> Iterator[Any]:
 
 def keys_by_pk(model: type[models.Model], using: str) -> dict[Any, list[Any]]:
     """Primary key -> natural key (as a list) of every row in the source."""
-    return {obj.pk: list(obj.natural_key()) for obj in _rows(model, using)}
+    # Closed at once when interrupted (a signal stops the export): left to the garbage
+    # collector, Django's cursor generator would close its cursor after the connection,
+    # printing a traceback.
+    with contextlib.closing(_rows(model, using)) as rows:
+        return {obj.pk: list(obj.natural_key()) for obj in rows}
 
 
 def keys_by_pk_of_regenerated(tables: Iterable[Any], using: str) -> dict[str, dict[Any, list[Any]]]:
@@ -37,7 +42,8 @@ def keys_by_pk_of_regenerated(tables: Iterable[Any], using: str) -> dict[str, di
 
 def pks_by_key(model: type[models.Model], using: str) -> dict[tuple[Any, ...], Any]:
     """Natural key -> primary key of every row already in the target."""
-    return {tuple(obj.natural_key()): obj.pk for obj in _rows(model, using)}
+    with contextlib.closing(_rows(model, using)) as rows:
+        return {tuple(obj.natural_key()): obj.pk for obj in rows}
 
 
 def merge_rows(

@@ -43,12 +43,21 @@ def read_table(
     cannot be encoded, or the table when the database refuses the read.
     """
     backend = backend_for(connections[using])
-    encoders = [
-        encoder(codec, f, keys_by_pk.get(f.related_model._meta.label) if f.is_relation else None)
-        for f, codec in zip(table.fields, table.codecs, strict=True)
-    ]
-    pk_index = table.fields.index(table.model._meta.pk)
-    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*table.select())
+    pk = table.model._meta.pk
+    select: list[Any] = []
+    encoders: list[Fn | None] = []
+    for f, codec, default in zip(table.fields, table.codecs, table.select(), strict=True):
+        # The primary key stays as Django reads it: the next page starts after its value.
+        cheaper = None if codec == "natural" or f is pk else backend.read_column(f, codec)
+        if cheaper is not None:
+            select.append(cheaper[0])
+            encoders.append(cheaper[1])
+        else:
+            keys = keys_by_pk.get(f.related_model._meta.label) if f.is_relation else None
+            select.append(default)
+            encoders.append(encoder(codec, f, keys))
+    pk_index = table.fields.index(pk)
+    queryset = table.model._base_manager.using(using).order_by("pk").values_list(*select)
     count, last, written = 0, None, 0
     limit = min(batch_size, _FIRST_PAGE)
     encode: Fn | None = None

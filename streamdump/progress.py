@@ -8,18 +8,31 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from tqdm import tqdm
 
+class _Silent:
+    """What a disabled bar does: nothing (without importing tqdm, which costs about 50 ms of
+    start-up in an export or import that shows no bar: pipes, files, jobs)."""
 
-class _Bar(tqdm):
-    # No monitor thread: bars are updated per batch anyway, and an import forks its decoding
-    # worker only from a process with one thread (decodeworker.py).
-    monitor_interval = 0
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, desc: str | None = None, refresh: bool = True) -> None:
+        pass
 
 
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Any]:
     """A tqdm bar counting rows, or a silent stand-in when disabled."""
+    if not enabled:
+        yield _Silent()
+        return
+    from tqdm import tqdm
+
+    class _Bar(tqdm):
+        # No monitor thread: bars are updated per batch anyway, and an import forks its
+        # decoding worker only from a process with one thread (decodeworker.py).
+        monitor_interval = 0
+
     with _Bar(
         total=total,
         desc=label,
@@ -29,9 +42,6 @@ def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Any]:
         disable=not enabled,
         dynamic_ncols=True,
     ) as bar:
-        if not enabled:
-            yield bar
-            return
         with logs_above_the_bar():
             yield bar
 
@@ -40,6 +50,8 @@ class _AboveTheBar(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes through tqdm, which clears the bar, writes the line and draws the bar again."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
         try:
             tqdm.write(self.format(record), file=self.stream)
         except Exception:

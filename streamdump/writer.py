@@ -19,6 +19,11 @@ import zstandard
 from .format import FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
 
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
+# Input bytes per zstd job when compressing in threads. zstd's own default at level 3 is 8 MiB,
+# buffered by the job being filled and the one compressed: measured on 100k rows of the
+# text-heavy schema, peak RSS 71 -> 112 MB with it, 84 MB with 2 MiB jobs, for the same size of
+# output within 0.5 % (docs/PERFORMANCE.md).
+_JOB_BYTES = 2 << 20
 
 
 class Sink(Protocol):
@@ -38,7 +43,15 @@ class StreamWriter:
     def __init__(self, sink: Sink, *, level: int = 3, threads: int = 0) -> None:
         # Every frame carries its content checksum (XXH64): `zstd -t` verifies a dump, and the
         # reader's decompressor checks each frame as it ends.
-        compressor = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
+        if threads > 0:
+            # zstd compresses in its own threads, while this one reads and encodes the next
+            # rows; in jobs of _JOB_BYTES, so that what they buffer stays small.
+            params = zstandard.ZstdCompressionParameters.from_level(
+                level, threads=threads, job_size=_JOB_BYTES, write_checksum=True
+            )
+            compressor = zstandard.ZstdCompressor(compression_params=params)
+        else:
+            compressor = zstandard.ZstdCompressor(level=level, write_checksum=True)
         # zstandard only calls the sink's write() (and flush(), when it has one).
         self._out = compressor.stream_writer(cast(IO[bytes], sink), closefd=False)
         self._digests: list[str] = []

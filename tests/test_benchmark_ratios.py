@@ -89,3 +89,48 @@ def test_the_report_has_a_section_per_schema():
         assert f"## Schema: {schema} (" in text
         assert f"### SQLite ({schema})" in text
     assert text.count("| import: times faster than loaddata (json), 100 rows | 3.0x |") == 2
+
+
+def test_a_forked_worker_counts_in_the_peak_rss_and_the_target():
+    from benchmarks.report import render
+
+    result = {
+        **_result("sqlite", 100, "streamdump", "import", wall=1.0),
+        "rss_kb_each": {"streamdump": 130 * 1024},
+        "rss_kb_workers": {"streamdump": 60 * 1024},
+    }
+    assert ratios.rss_text(result) == "130 (70 + 60)"
+    assert ratios.peak_rss_mb([result], "sqlite") == 130
+    machine = dict.fromkeys(["cpu", "cores", "memory_gb", "os", "python", "django", "sqlite3",
+                             "pg_dump", "mariadb-dump"], "x")  # fmt: skip
+    text = render({"results": [result], "machine": machine, "django_max": 100}, None)
+    assert "| 130 (70 + 60) |" in text
+    assert "| 130 MB (70 MB + its decode worker's 60 MB) |" in text
+
+
+# Child: touches 64 MiB, then exits; the parent, small, waits for it (as the import reaps its
+# decode worker, so that /usr/bin/time's ru_maxrss is the larger of the two, not their sum).
+_FORKING = """
+import os, time
+pid = os.fork()
+if pid == 0:
+    block = b"x" * (64 << 20)
+    time.sleep(0.5)
+    os._exit(0)
+os.waitpid(pid, 0)
+"""
+
+
+def test_the_harness_adds_a_forked_workers_peak_rss(tmp_path):
+    import shutil
+    import sys
+
+    from benchmarks.harness import TIME, Proc, run
+
+    if not shutil.which(TIME):
+        pytest.skip(f"{TIME} (GNU time) is missing")
+    _, rss, _, workers = run([Proc("tool", [sys.executable, "-c", _FORKING])])
+    own = rss["tool"] - workers["tool"]
+    assert workers["tool"] >= 64 * 1024
+    assert own < 48 * 1024  # the parent's own peak, not the child's
+    assert rss["tool"] >= 64 * 1024 + own

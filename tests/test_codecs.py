@@ -334,6 +334,8 @@ READ_CASES = {
     "bool": [0, 1, True, 1.0, 2],
     "date": [datetime.date(2024, 3, 5), datetime.datetime(2024, 3, 5, 1, 2), "2024-03-05"],
     "time": [datetime.time(1, 2, 3, 4), "01:02:03"],
+    # SQLite's decimals come as floats or integers: 15 significant digits, then quantized.
+    "decimal": [1.015, 0.1, 1e19, -0.0, 3, 123456789.123456789, 2.5e-7, 99999999999999.95],
 }
 
 
@@ -353,3 +355,38 @@ def test_read_encoder_matches_the_converters(name, raw):
         value = convert(value, expression, connection)
     expected = value if enc is None or value is None else enc(value)
     assert (raw if read is None else read(raw)) == expected
+
+
+# Backend.read_column: a column read in another form must give what Django's reading gives
+# (the driver's converter for the declared type, Django's converters, the encoder).
+STORED_DATETIMES = [
+    "2024-03-05 12:34:56.123456",
+    "2024-03-05 12:34:56",
+    "2024-03-05 12:34:56.000000",
+    "2024-03-05 12:34:56.5",
+    "2024-03-05T12:34:56",
+    "2024-03-05 12:34:56.123456+02:00",
+    "2024-03-05 12:34:56.1234567",  # fromisoformat refuses it, Django's pattern reads it
+    "2024-03-05",
+    "0001-01-01 00:00:00",
+]
+
+
+@pytest.mark.parametrize("stored", STORED_DATETIMES)
+def test_read_column_matches_the_converters(stored):
+    import sqlite3
+
+    from django.db.models.expressions import Col
+
+    backend = backend_for(connections["default"])
+    field = FIELDS["datetime"]
+    cheaper = backend.read_column(field, "datetime")
+    if cheaper is None:
+        pytest.skip(f"{connection.vendor} reads datetimes as Django does")
+    _, read = cheaper
+    expression = Col("t", field)
+    converters = connection.ops.get_db_converters(expression)
+    value = sqlite3.converters["DATETIME"](stored.encode())  # the driver's, as Django registers
+    for convert in converters:
+        value = convert(value, expression, connection)
+    assert read(stored) == value.isoformat()

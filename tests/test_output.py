@@ -8,6 +8,7 @@ Every FIFO, device node, symlink and file system here is made in a temporary dir
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import stat
@@ -19,7 +20,14 @@ import time
 import pytest
 
 from streamdump.errors import OutputError
-from streamdump.files import PARTIAL_SUFFIX, Interrupted, open_output, remove_stale
+from streamdump.files import (
+    PARTIAL_SUFFIX,
+    PIPE_BYTES,
+    Interrupted,
+    open_output,
+    remove_stale,
+    widen_pipe,
+)
 
 from .dbservers import on_ci
 from .helpers import MANAGE, example_env, manage, migrated_sqlite
@@ -270,3 +278,45 @@ def test_exporting_to_a_directory_fails_before_reading(example, tmp_path):
     result = manage("dumpstream", "-o", str(tmp_path), env=example, check=False)
     assert result.returncode == 1 and b"is a directory" in result.stderr
     assert b"Traceback" not in result.stderr and os.listdir(tmp_path) == []
+
+
+def _pipe_max() -> int:
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as f:
+            return int(f.read())
+    except OSError:
+        return 0
+
+
+@pytest.mark.skipif(
+    not hasattr(fcntl, "F_GETPIPE_SZ") or _pipe_max() < PIPE_BYTES,
+    reason="pipe sizes are Linux's, up to /proc/sys/fs/pipe-max-size",
+)
+def test_the_pipe_to_stdout_is_widened(example):
+    """dumpstream -o - grows the pipe it writes to (64 KiB by default), so that it can go on
+    compressing while the import inserts a batch (docs/PERFORMANCE.md, "The pipe")."""
+    read_end, write_end = os.pipe()
+    try:
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) < PIPE_BYTES
+        process = subprocess.Popen(
+            [sys.executable, str(MANAGE), "dumpstream", "-o", "-", "--no-progress"],
+            env=example, stdout=write_end, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        os.close(write_end)
+        write_end = -1
+        with os.fdopen(read_end, "rb", closefd=False) as stream:
+            data = stream.read()
+        assert process.wait(60) == 0, process.stderr.read().decode()
+        assert fcntl.fcntl(read_end, fcntl.F_GETPIPE_SZ) == PIPE_BYTES
+        assert lines_of(data)[-1].startswith(b'{"type":"trailer"')
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
+
+
+def test_a_file_is_not_a_pipe_to_widen(tmp_path):
+    with open(tmp_path / "plain", "wb") as plain:
+        widen_pipe(plain)  # nothing to do, nothing raised
+        plain.write(b"x")
+    assert (tmp_path / "plain").read_bytes() == b"x"

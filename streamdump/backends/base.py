@@ -4,8 +4,9 @@ vendors' fast paths are tested against.
 A vendor module (sqlite.py, postgresql.py, mysql.py) subclasses Backend and overrides only what it
 speeds up or changes. The seams, in the order data meets them:
 
-- export: begin_snapshot (one point in time), prepare_cursor (driver loaders), read_encoder
-  (Django's column converters fused with the codec's encoder);
+- export: begin_snapshot (one point in time), read_column (a column selected in a form that is
+  cheaper to read), prepare_cursor (driver loaders), read_encoder (Django's column converters
+  fused with the codec's encoder);
 - import: decode_float and integer_range (what the target can store: anything else is refused
   before it is written, naming row and column), prep_shortcut (get_db_prep_save in fewer
   steps for Django's own field types), postpone_schema (what is rebuilt faster after the
@@ -125,6 +126,15 @@ class Backend:
     def begin_snapshot(self, cursor: Any) -> None:
         """Make the transaction Django just opened see one point in time (first statement)."""
         # Django's BEGIN: the database's own isolation decides; vendors make it a snapshot.
+
+    def read_column(self, field: models.Field, codec: str) -> tuple[Any, Fn] | None:
+        """A cheaper way to read one column for the export, or None (the field as it is).
+
+        Returns the expression to select in its place (a values_list argument) and the
+        function from its non-NULL raw value to the codec's JSON value, which must be what
+        Django's converters and the codec's encoder give for the column.
+        """
+        return None
 
     def prepare_cursor(self, cursor: Any) -> None:
         """Adjust a driver cursor before it reads a page of rows (driver-level loaders)."""

@@ -12,11 +12,14 @@ import datetime
 from collections.abc import Iterator
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, models
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models.expressions import Col
+from django.db.models.functions import Cast
 
 from ..errors import CodecError, DanglingReference
-from .base import Fn, own_converter, slow_read
+from .base import Converter, Fn, own_converter, slow_read
 from .naive import NaiveBackend
 
 _DATE_TYPES: dict[str, type[datetime.date] | type[datetime.time]] = {
@@ -41,6 +44,53 @@ class SQLiteBackend(NaiveBackend):
         # see the database as of that read; in rollback-journal mode writers wait until the
         # export ends, in WAL mode they go on.
         cursor.execute("SELECT count(*) FROM sqlite_master")
+
+    def read_column(self, field: models.Field, codec: str) -> tuple[Any, Fn] | None:
+        """Datetimes read as their stored text (CAST AS text), parsed once in C.
+
+        A column declared `datetime` is otherwise parsed by the driver's converter (Django's
+        parse_datetime, registered with sqlite3 for the declared type), then made aware by
+        Django's converter, then written back as text by isoformat: three Python layers per
+        value. The text goes through the same steps here (fromisoformat is parse_datetime's
+        first step; the rest, for anything else, is Django's converter on the text).
+        """
+        if codec != "datetime" or not settings.USE_TZ:
+            return None
+        connection = self.connection
+        ops = connection.ops
+        column = Col(None, field)  # the alias does not change the converters
+        converters = [*ops.get_db_converters(column), *column.get_db_converters(connection)]
+        if len(converters) != 1 or not own_converter(
+            converters[0], ops, "convert_datetimefield_value"
+        ):
+            return None
+        slow = slow_read(converters[0], datetime.datetime.isoformat, connection)
+        tz = connection.timezone
+        utc = tz is datetime.timezone.utc
+        fromisoformat = datetime.datetime.fromisoformat
+
+        def read_datetime_text(v: Any) -> Any:
+            if v.__class__ is str:
+                try:
+                    value = fromisoformat(v)
+                except ValueError:
+                    return slow(v)
+                if value.tzinfo is not None:
+                    return value.isoformat()
+                # isoformat of the aware UTC value is the naive one with its offset appended.
+                return value.isoformat() + "+00:00" if utc else value.replace(tzinfo=tz).isoformat()
+            return slow(v)
+
+        return Cast(field.attname, output_field=models.TextField()), read_datetime_text
+
+    def read_encoder(
+        self, encode: Fn | None, converters: list[Converter], expression: Any
+    ) -> tuple[Fn | None, bool]:
+        if encode is str and len(converters) == 1:
+            fused = _fused_decimal(converters[0], expression)
+            if fused is not None:
+                return fused, False
+        return super().read_encoder(encode, converters, expression)
 
     def fast_read(self, converter: Any, encode: Fn | None) -> Fn | None:
         fast = super().fast_read(converter, encode)
@@ -121,3 +171,34 @@ class SQLiteBackend(NaiveBackend):
             return value
 
         return dec_float_sqlite
+
+
+def _fused_decimal(converter: Any, expression: Any) -> Fn | None:
+    """Django's SQLite decimal converter (15 significant digits, quantized to the field's
+    places) and str in one function, from the converter's own constants; None for any other
+    converter."""
+    code = getattr(converter, "__code__", None)
+    if (
+        code is None
+        or getattr(converter, "__module__", None) != "django.db.backends.sqlite3.operations"
+        or not converter.__qualname__.startswith("DatabaseOperations.get_decimalfield_converter.")
+    ):
+        return None
+    cells = converter.__closure__ or ()
+    names = dict(zip(code.co_freevars, (cell.cell_contents for cell in cells), strict=True))
+    create_decimal = names.get("create_decimal")
+    if create_decimal is None or set(names) - {"create_decimal", "quantize_value"}:
+        return None
+    if "quantize_value" not in names:
+
+        def read_decimal(v: Any) -> Any:
+            return str(create_decimal(v))
+
+        return read_decimal
+    quantize_value = names["quantize_value"]
+    context = expression.output_field.context
+
+    def read_quantized(v: Any) -> Any:
+        return str(create_decimal(v).quantize(quantize_value, context=context))
+
+    return read_quantized
