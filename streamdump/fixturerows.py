@@ -63,7 +63,9 @@ def _datetime(v: str) -> str:
 
 
 # DjangoJSONEncoder's layout of a timedelta (duration_string): "[-]D HH:MM:SS[.ffffff]".
-_DURATION = re.compile(r"(-?[0-9]{1,8}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{6}))?").fullmatch
+_DURATION = re.compile(
+    r"(-?[0-9]{1,8}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{6}))?"
+).fullmatch
 
 
 def _duration(slow: Convert) -> Convert:
@@ -180,8 +182,11 @@ class RecordRows:
                 lines += [f"        if v.__class__ is t{k}:", f"            row[{i}] = v"]
                 test = "elif"
             if relation:
-                lines += [f"        {test} v.__class__ is list:", f"            natural_add(col{k})",
-                          f"            row[{i}] = v"]  # fmt: skip
+                lines += [
+                    f"        {test} v.__class__ is list:",
+                    f"            natural_add(col{k})",
+                    f"            row[{i}] = v",
+                ]
                 test = "elif"
             check = _STRING_CHECKS.get(codec_name(f)) if not f.is_relation else None
             if check is not None:
