@@ -75,7 +75,7 @@ def _duration(slow: Convert) -> Convert:
             return slow(v)
         days, hours, minutes, seconds, micro = found.groups()
         # parse_duration's sum: the days (signed), then the time of day added to them.
-        total = (int(days) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds))
+        total = int(days) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
         return total * 1_000_000 + int(micro or 0)
 
     return convert
