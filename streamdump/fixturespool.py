@@ -59,14 +59,19 @@ class ChunkSpool:
         self.file.write(data)
         self._buffered -= len(lines)
 
-    def batches(self, label: str) -> Iterator[list[list[Any]]]:
-        """The rows of table `label` in their order of arrival, a chunk at a time."""
+    def line_batches(self, label: str) -> Iterator[list[bytes]]:
+        """The rows of table `label` as NDJSON lines (without newlines), a chunk at a time."""
         self._flush(label)
         decompress = zstandard.ZstdDecompressor()
         for offset, length in self._chunks.pop(label, []):
             self.file.seek(offset)
-            data = decompress.decompress(self.file.read(length))
-            yield [orjson.loads(line) for line in data.splitlines()]
+            yield decompress.decompress(self.file.read(length)).splitlines()
+
+    def batches(self, label: str) -> Iterator[list[list[Any]]]:
+        """The rows of table `label` in their order of arrival, a chunk at a time."""
+        loads = orjson.loads
+        for lines in self.line_batches(label):
+            yield [loads(line) for line in lines]
 
     def close(self) -> None:
         """Delete the temporary file."""
