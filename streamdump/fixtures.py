@@ -94,8 +94,10 @@ def _long_number(data: bytes) -> bool:
     return _TWENTY in data.translate(_DIGITS)
 
 
+_OBJECT_END_AT = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)").match
 _SLOW = object()
 _MAX_TRIES = 8  # spans tried per item before the exact parser reads it (linear time)
+_PER_ITEM = 256  # items read one by one after a span of many could not be parsed at once
 
 
 class _ArrayItems:
@@ -115,6 +117,39 @@ class _ArrayItems:
         self.framed = framed
         self.chunks = framed.chunks()
         self.buffer, self.pos, self.ended = b"", 0, False
+        self.per_item = 0
+
+    def objects(self) -> list[Any] | None:
+        """The objects from pos to the last one that ends in what was read, parsed by one orjson
+        call (a Python step per object less); None where that cannot be done.
+
+        The span ends where the last object of the buffer may end (before ", {"); if that is
+        inside an object, the span is not a JSON array's items (that object's "{" is not
+        closed) and orjson refuses it: the items are then read one by one for a while.
+        """
+        buffer, pos = self.buffer, self.pos
+        if buffer[pos : pos + 1] != b"{":
+            return None
+        end = len(buffer)
+        for _ in range(16):
+            end = buffer.rfind(b"}", pos, end)
+            if end < 0:
+                return None
+            if _OBJECT_END_AT(buffer, end):
+                break
+        else:
+            return None
+        span = buffer[pos : end + 1]
+        if len(span) > self.framed.max_line or _long_number(span):
+            self.per_item = _PER_ITEM
+            return None
+        try:
+            items: list[Any] = orjson.loads(b"".join((b"[", span, b"]")))
+        except orjson.JSONDecodeError:
+            self.per_item = _PER_ITEM
+            return None
+        self.pos = end + 1
+        return items
 
     def more(self, at_least: int = 1) -> bool:
         """Read at least `at_least` more bytes (fewer at the end); False at the end."""
@@ -225,7 +260,12 @@ class _ArrayItems:
         else:
             separator = _SEPARATOR
             while True:
-                yield self.item()
+                batch = None if self.per_item else self.objects()
+                if batch is None:
+                    self.per_item -= self.per_item > 0
+                    yield self.item()
+                else:
+                    yield from batch
                 # The usual case in one match: ", " (dumpdata) or ",\n  " (--indent) and the
                 # next item in what was read.
                 found_at = separator(self.buffer, self.pos)
