@@ -73,6 +73,13 @@ class FixtureReader(StreamReader):
         finally:
             self.tables.close()
 
+    def natural_keys(self, section: Section) -> dict[str, set[tuple[Any, ...]]] | None:
+        """The distinct natural keys of each foreign-key column of the section, where the first
+        pass kept them all (few enough: fixturerows.KeySet)."""
+        label, _ = self._sources[section.model]
+        known = self.tables.natural_keys.get(label, {})
+        return {column: keys.keys for column, keys in known.items() if keys.keys is not None}
+
     def _section_lines(
         self, section: Section, digest_of: Callable[[], str]
     ) -> Iterator[tuple[int, list[bytes]]]:

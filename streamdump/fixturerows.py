@@ -125,6 +125,42 @@ def value_converter(field: models.Field, codec: str) -> Convert:
     return slow
 
 
+KEYS_CAP = 10_000  # distinct natural keys kept per column (fewer than natural.py's cache holds)
+
+
+class KeySet:
+    """The distinct natural keys of one column, while there are at most KEYS_CAP of them:
+    the loader resolves them all before the section's rows (then decoded in a worker process).
+    `keys` is None once there are more, or a key that is not a flat list."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[Any, ...]] | None = set()
+
+    def add(self, value: list[Any]) -> None:
+        """Keep one key (a list, as the record gives it)."""
+        keys = self.keys
+        if keys is None:
+            return
+        try:
+            keys.add(tuple(value))
+        except TypeError:  # a nested key: unhashable
+            self.keys = None
+            return
+        if len(keys) > KEYS_CAP:
+            self.keys = None
+
+    def merge(self, other: KeySet) -> None:
+        """Add the keys of another set of the same column."""
+        if self.keys is None or other.keys is None:
+            self.keys = None
+        else:
+            self.keys |= other.keys
+            if len(self.keys) > KEYS_CAP:
+                self.keys = None
+
+
 class RecordRows:
     """Turns the records of one model into rows of its table and of its many-to-many tables."""
 
@@ -141,6 +177,8 @@ class RecordRows:
         self.parent_link = pk.name if pk.remote_field and pk.remote_field.parent_link else None
         # Per table (this model's, its many-to-many tables'): columns that held a natural key.
         self.natural: dict[str, set[str]] = {self.label: set()}
+        # The natural keys of each foreign key of the model's table (not of its pk).
+        self.keys: dict[str, KeySet] = {}
         for i, f in enumerate(self.table.fields):
             codec = codec_name(f)
             if f.primary_key:
@@ -149,6 +187,8 @@ class RecordRows:
             self.columns.append(
                 (i, f, f.name, value_converter(f, codec), _NATIVE.get(codec), f.is_relation)
             )
+            if f.is_relation:
+                self.keys[f.column] = KeySet()
         self._fill = self._compiled_fill()
         # Per auto-created many-to-many table: field name, table, positions of the id, the
         # owner and the target in its rows, converter of the target's values.
@@ -182,9 +222,11 @@ class RecordRows:
                 lines += [f"        if v.__class__ is t{k}:", f"            row[{i}] = v"]
                 test = "elif"
             if relation:
+                namespace[f"key{k}"] = self.keys[f.column].add
                 lines += [
                     f"        {test} v.__class__ is list:",
                     f"            natural_add(col{k})",
+                    f"            key{k}(v)",
                     f"            row[{i}] = v",
                 ]
                 test = "elif"
@@ -297,6 +339,7 @@ class RecordRows:
                 row[i] = value
             elif relation and value.__class__ is list:
                 natural.add(f.column)
+                self.keys[f.column].add(value)
                 row[i] = value
             else:
                 try:

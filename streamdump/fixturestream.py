@@ -27,7 +27,7 @@ from django.db import models
 from . import __version__
 from .conf import Config
 from .errors import FormatError
-from .fixturerows import RecordRows, model_of
+from .fixturerows import KeySet, RecordRows, model_of
 from .fixtures import is_metadata, iter_fixture, json_numbers
 from .fixturespool import ChunkSpool
 from .framing import Framed, Kind
@@ -46,6 +46,8 @@ class FixtureTables:
         self.records = 0
         self.skipped: dict[str, int] = {}
         self.natural: dict[str, set[str]] = defaultdict(set)  # label -> columns
+        # label -> column -> its distinct natural keys (while few: fixturerows.KeySet)
+        self.natural_keys: dict[str, dict[str, KeySet]] = defaultdict(dict)
         self.spool = ChunkSpool()
         self._ids: dict[str, int] = defaultdict(int)
         # Rows of regenerated models (content types, permissions) by the fixture's ids: the ids
@@ -92,6 +94,12 @@ class FixtureTables:
         for rows in by_label.values():
             for table, columns in (rows.natural.items() if rows else ()):
                 self.natural[table] |= columns
+            for column, keys in (rows.keys.items() if rows else ()):
+                known = self.natural_keys[rows.label]
+                if column in known:
+                    known[column].merge(keys)
+                else:
+                    known[column] = keys
         self.keys = self.source_keys()
 
     def source_keys(self) -> dict[str, dict[Any, list[Any]]]:
