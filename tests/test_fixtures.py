@@ -543,3 +543,33 @@ def test_a_natural_key_fixture_imports_alike_on_every_backend(tmp_path, vendor):
     finally:
         drop_database(vendor, name)
     assert [label for label in expected if list(expected[label]) != actual.get(label)] == []
+
+
+def test_sections_decoded_in_a_worker_process(tmp_path, caplog):
+    """A fixture's large sections are decoded in a worker process as a stream's are, those with
+    natural keys too once the target has every key (looked up before the rows): the tables are
+    the same as decoded in the importing process. Keys to rows further on (grades) keep their
+    section in the importing process."""
+    import dataclasses
+    import logging
+
+    generate(300, seed=13, using="default")
+    make_grades()
+    data = dumpdata(tmp_path, "json", foreign=True, primary=True)
+    fresh_target()
+    off = dataclasses.replace(get_config(), decode_worker=False)
+    load(io.BytesIO(data), using="target", clear=True, config=off)
+    expected = database_digests("target")
+    fresh_target()
+    forced = dataclasses.replace(get_config(), decode_worker=True, decode_worker_min_rows=0)
+    with caplog.at_level(logging.DEBUG, logger="streamdump"):
+        load(io.BytesIO(data), using="target", clear=True, config=forced)
+    assert database_digests("target") == expected
+    started = {
+        r.getMessage().split()[1].rstrip(":")
+        for r in caplog.records
+        if "decoding in worker process" in r.getMessage()
+    }
+    # StockMovement and Comment refer to users by natural key, Part to its unit.
+    assert {"inventory.StockItem", "inventory.StockMovement", "inventory.Part"} <= started
+    assert "inventory.Grade" not in started  # its successors come later in the file
