@@ -183,6 +183,8 @@ class RecordRows:
             codec = codec_name(f)
             if f.primary_key:
                 self.pk_at, self.pk_convert = i, value_converter(f, codec)
+                self.pk_native = _NATIVE.get(codec)
+                self.pk_check = None if f.is_relation else _STRING_CHECKS.get(codec)
                 continue
             self.columns.append(
                 (i, f, f.name, value_converter(f, codec), _NATIVE.get(codec), f.is_relation)
@@ -205,6 +207,8 @@ class RecordRows:
             self.m2m.append(
                 (f.name, table, *positions, value_converter(target, codec_name(target)))
             )
+        # Records of this model are one row each, with the pk given: rows() takes a short cut.
+        self.simple = not self.m2m and self.parent_link is None
 
     def _compiled_fill(self) -> Callable[[dict[str, Any], list[Any]], None]:
         """fill(fields, row): the columns but the pk of a record whose fields are all there and
@@ -268,11 +272,27 @@ class RecordRows:
         many-to-many rows). Columns that held a natural key are added to `natural`.
         """
         fields = record.get("fields")
+        owner = record.get("pk")
+        if self.simple and owner is not None and fields.__class__ is dict:
+            row: list[Any] = [None] * self.width
+            if owner.__class__ is self.pk_native:
+                row[self.pk_at] = owner
+            elif owner.__class__ is str and self.pk_check is not None:
+                try:
+                    row[self.pk_at] = self.pk_check(owner)
+                except Exception:  # noqa: BLE001 - converted() names the field
+                    row[self.pk_at] = self.converted(number, owner)
+            else:
+                row[self.pk_at] = self.converted(number, owner)
+            try:
+                self._fill(fields, row)
+            except Exception:  # noqa: BLE001 - the loop does it again and names the field
+                self._fill_slowly(number, fields, row, self.natural[self.label])
+            return [(self.label, row)]
         if not isinstance(fields, dict):
             raise FormatError(f"record {number} ({self.label}) has no fields object")
-        row: list[Any] = [None] * self.width
+        row = [None] * self.width
         natural = self.natural[self.label]
-        owner = record.get("pk")
         if owner is None and self.parent_link is not None:
             # A multi-table child (--natural-primary): its id is its parent's, which the record
             # gives as the link to it (a natural key, or an id).

@@ -159,8 +159,9 @@ class FixtureTables:
         natural keys) of every table that has rows, in phase then dependency order."""
         everything = Config(**{**self.config.__dict__, "exclude": ()})
         order = []
+        counts = self.spool.counts  # counted over what the spool holds: once
         for table in model_tables(everything, using):
-            rows = self.spool.counts.get(table.label, 0)
+            rows = counts.get(table.label, 0)
             if not rows:
                 continue
             described = table.describe()
@@ -178,7 +179,7 @@ class FixtureTables:
                     else:  # the fixture does not say what the id stands for: kept, as loaddata
                         pair[1] = _value_codec(field)
             order.append(({**described, "rows": rows}, table.label, mapped))
-        missing = set(self.spool.counts) - {label for _, label, _ in order}
+        missing = set(counts) - {label for _, label, _ in order}
         if missing:  # a table the router keeps out of this database
             raise FormatError(f"the fixture has rows for tables not in this database: {missing}")
         return order
