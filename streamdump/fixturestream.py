@@ -92,10 +92,12 @@ class FixtureTables:
             if rows.regenerated and record.get("pk") is not None:
                 self._regenerated[rows.label][record["pk"]] = row
         for rows in by_label.values():
-            for table, columns in (rows.natural.items() if rows else ()):
+            if rows is None:
+                continue
+            for table, columns in rows.natural.items():
                 self.natural[table] |= columns
-            for column, keys in (rows.keys.items() if rows else ()):
-                known = self.natural_keys[rows.label]
+            known = self.natural_keys[rows.label]
+            for column, keys in rows.keys.items():
                 if column in known:
                     known[column].merge(keys)
                 else:
