@@ -91,6 +91,7 @@ _TWENTY = b"0" * 20
 
 
 def _long_number(data: bytes) -> bool:
+    """Whether 20 digits or more follow one another somewhere in `data`."""
     return _TWENTY in data.translate(_DIGITS)
 
 
