@@ -9,8 +9,10 @@ nothing to verify that the first pass did not make itself: the row counts are ch
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import orjson
 
 from .errors import FormatError
 from .fixturestream import FixtureTables, map_ids
@@ -20,7 +22,10 @@ from .reader import Section, StreamReader
 class FixtureReader(StreamReader):
     """The sections of a fixture's spool (FixtureTables), as StreamReader yields a stream's."""
 
-    reads_lines = False  # rows come parsed from the spool: nothing for a decoding worker
+    # The spool holds each row as a stream's row line: a large section is parsed and decoded
+    # in a worker process as a stream's is (decodeworker.py), unless its rows need the
+    # importing process (natural keys looked up in the target: the loader decides).
+    reads_lines = True
 
     def __init__(
         self, tables: FixtureTables, batch_size: int, batch_bytes: int, using: str = "default"
@@ -68,6 +73,45 @@ class FixtureReader(StreamReader):
         finally:
             self.tables.close()
 
+    def natural_keys(self, section: Section) -> dict[str, set[tuple[Any, ...]]] | None:
+        """The distinct natural keys of each foreign-key column of the section, where the first
+        pass kept them all (few enough: fixturerows.KeySet)."""
+        label, _ = self._sources[section.model]
+        known = self.tables.natural_keys.get(label, {})
+        return {column: keys.keys for column, keys in known.items() if keys.keys is not None}
+
+    def _section_lines(
+        self, section: Section, digest_of: Callable[[], str]
+    ) -> Iterator[tuple[int, list[bytes]]]:
+        """The section's row lines in batches of at most batch_size rows (and of one spool
+        chunk, about a megabyte, as batch_bytes would make them). `digest_of()` is called at
+        the end, where the decoding worker hands in its last batches; there is no digest to
+        check it against (the first pass wrote the spool)."""
+        label, mapped = self._sources[section.model]
+        size, first = self.batch_size, 1
+        dumps = orjson.dumps
+        for lines in self.tables.spool.line_batches(label):
+            if mapped:  # rare: ids of regenerated rows, replaced by their natural keys
+                rows = [orjson.loads(line) for line in lines]
+                map_ids(label, rows, mapped)
+                lines = [dumps(row) for row in rows]
+            for start in range(0, len(lines), size):
+                batch = lines[start : start + size]
+                section.rows += len(batch)
+                section.data_bytes += sum(map(len, batch)) + len(batch)
+                yield first, batch
+                first += len(batch)
+        digest_of()
+        self._finish_section(section)
+
+    def _finish_section(self, section: Section) -> None:
+        section._done = True
+        if section.rows != section.expected_rows:  # pragma: no cover - the spool counted them
+            raise FormatError(
+                f"the spool holds {section.rows} rows, {section.expected_rows} were read",
+                section=section.model,
+            )
+
     def _section_rows(self, section: Section) -> Iterator[tuple[int, list[list[Any]]]]:
         label, mapped = self._sources[section.model]
         size, first = self.batch_size, 1
@@ -80,9 +124,4 @@ class FixtureReader(StreamReader):
                 yield first, rows
                 first += len(rows)
         section.data_bytes = self.tables.spool.sizes.get(label, 0)
-        section._done = True
-        if section.rows != section.expected_rows:  # pragma: no cover - the spool counted them
-            raise FormatError(
-                f"the spool holds {section.rows} rows, {section.expected_rows} were read",
-                section=section.model,
-            )
+        self._finish_section(section)

@@ -51,7 +51,34 @@ def _datetime(v: str) -> str:
         v = v[:-1] + "+00:00"
     # The stream's own layout (isoformat, microseconds in full), which the loaders' fast paths
     # read without parsing again (dumpdata writes milliseconds: "...05.123Z").
-    return datetime.datetime.fromisoformat(v).isoformat()
+    value = datetime.datetime.fromisoformat(v)
+    # isoformat() of an aware datetime costs 4 µs (its offset formatted in Python); dumpdata's
+    # two UTC layouts, once parsed, give the same text cut from the value's own.
+    if v[-1] == "Z" and v[10] == "T" and v[4] == "-" and v[7] == "-" and v[13] == ":":
+        if len(v) == 24 and v[19] == "." and value.microsecond % 1000 == 0 and value.microsecond:
+            return f"{v[:23]}000+00:00"
+        if len(v) == 20 and not value.microsecond:
+            return f"{v[:19]}+00:00"
+    return value.isoformat()
+
+
+# DjangoJSONEncoder's layout of a timedelta (duration_string): "[-]D HH:MM:SS[.ffffff]".
+_DURATION = re.compile(
+    r"(-?[0-9]{1,8}) ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{6}))?"
+).fullmatch
+
+
+def _duration(slow: Convert) -> Convert:
+    def convert(v: Any) -> Any:
+        found = _DURATION(v) if v.__class__ is str else None
+        if found is None:
+            return slow(v)
+        days, hours, minutes, seconds, micro = found.groups()
+        # parse_duration's sum: the days (signed), then the time of day added to them.
+        total = int(days) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds)
+        return total * 1_000_000 + int(micro or 0)
+
+    return convert
 
 
 def _decimal(v: Any) -> str:
@@ -89,11 +116,49 @@ def value_converter(field: models.Field, codec: str) -> Convert:
     def slow(v: Any) -> Any:
         return encode(value_field.to_python(v))
 
+    if codec == "duration":
+        return _duration(slow)
     if check is not None:  # one call less per value: these are the most frequent
         return lambda v: check(v) if v.__class__ is str or v.__class__ is Decimal else slow(v)
     if native is not None:
         return lambda v: v if v.__class__ is native else slow(v)
     return slow
+
+
+KEYS_CAP = 10_000  # distinct natural keys kept per column (fewer than natural.py's cache holds)
+
+
+class KeySet:
+    """The distinct natural keys of one column, while there are at most KEYS_CAP of them:
+    the loader resolves them all before the section's rows (then decoded in a worker process).
+    `keys` is None once there are more, or a key that is not a flat list."""
+
+    __slots__ = ("keys",)
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[Any, ...]] | None = set()
+
+    def add(self, value: list[Any]) -> None:
+        """Keep one key (a list, as the record gives it)."""
+        keys = self.keys
+        if keys is None:
+            return
+        try:
+            keys.add(tuple(value))
+        except TypeError:  # a nested key: unhashable
+            self.keys = None
+            return
+        if len(keys) > KEYS_CAP:
+            self.keys = None
+
+    def merge(self, other: KeySet) -> None:
+        """Add the keys of another set of the same column."""
+        if self.keys is None or other.keys is None:
+            self.keys = None
+        else:
+            self.keys |= other.keys
+            if len(self.keys) > KEYS_CAP:
+                self.keys = None
 
 
 class RecordRows:
@@ -112,14 +177,21 @@ class RecordRows:
         self.parent_link = pk.name if pk.remote_field and pk.remote_field.parent_link else None
         # Per table (this model's, its many-to-many tables'): columns that held a natural key.
         self.natural: dict[str, set[str]] = {self.label: set()}
+        # The natural keys of each foreign key of the model's table (not of its pk).
+        self.keys: dict[str, KeySet] = {}
         for i, f in enumerate(self.table.fields):
             codec = codec_name(f)
             if f.primary_key:
                 self.pk_at, self.pk_convert = i, value_converter(f, codec)
+                self.pk_native = _NATIVE.get(codec)
+                self.pk_check = None if f.is_relation else _STRING_CHECKS.get(codec)
                 continue
             self.columns.append(
                 (i, f, f.name, value_converter(f, codec), _NATIVE.get(codec), f.is_relation)
             )
+            if f.is_relation:
+                self.keys[f.column] = KeySet()
+        self._fill = self._compiled_fill()
         # Per auto-created many-to-many table: field name, table, positions of the id, the
         # owner and the target in its rows, converter of the target's values.
         self.m2m: list[tuple[str, Table, int, int, int, Convert]] = []
@@ -135,6 +207,47 @@ class RecordRows:
             self.m2m.append(
                 (f.name, table, *positions, value_converter(target, codec_name(target)))
             )
+        # Records of this model are one row each, with the pk given: rows() takes a short cut.
+        self.simple = not self.m2m and self.parent_link is None
+
+    def _compiled_fill(self) -> Callable[[dict[str, Any], list[Any]], None]:
+        """fill(fields, row): the columns but the pk of a record whose fields are all there and
+        valid, in one generated function (no loop, no lookups); anything else raises, and
+        _fill_slowly does the record again."""
+        natural = self.natural[self.label]
+        namespace: dict[str, Any] = {"natural_add": natural.add}
+        lines = ["def fill(fields, row):"]
+        for k, (i, f, name, convert, native, relation) in enumerate(self.columns):
+            namespace[f"n{k}"], namespace[f"c{k}"], namespace[f"col{k}"] = name, convert, f.column
+            lines += [f"    v = fields[n{k}]", "    if v is not None:"]
+            test = "if"
+            if native is not None:
+                namespace[f"t{k}"] = native
+                lines += [f"        if v.__class__ is t{k}:", f"            row[{i}] = v"]
+                test = "elif"
+            if relation:
+                namespace[f"key{k}"] = self.keys[f.column].add
+                lines += [
+                    f"        {test} v.__class__ is list:",
+                    f"            natural_add(col{k})",
+                    f"            key{k}(v)",
+                    f"            row[{i}] = v",
+                ]
+                test = "elif"
+            check = _STRING_CHECKS.get(codec_name(f)) if not f.is_relation else None
+            if check is not None:
+                namespace[f"s{k}"] = check
+                lines += [f"        {test} v.__class__ is str:", f"            row[{i}] = s{k}(v)"]
+                test = "elif"
+            if test == "if":
+                lines += [f"        row[{i}] = c{k}(v)"]
+            else:
+                lines += ["        else:", f"            row[{i}] = c{k}(v)"]
+        if len(lines) == 1:
+            lines.append("    pass")
+        exec("\n".join(lines), namespace)  # source made of column positions only
+        fill: Callable[[dict[str, Any], list[Any]], None] = namespace["fill"]
+        return fill
 
     def converted(self, number: int, pk: Any) -> Any:
         """The stream value of a record's primary key."""
@@ -159,11 +272,27 @@ class RecordRows:
         many-to-many rows). Columns that held a natural key are added to `natural`.
         """
         fields = record.get("fields")
+        owner = record.get("pk")
+        if self.simple and owner is not None and fields.__class__ is dict:
+            row: list[Any] = [None] * self.width
+            if owner.__class__ is self.pk_native:
+                row[self.pk_at] = owner
+            elif owner.__class__ is str and self.pk_check is not None:
+                try:
+                    row[self.pk_at] = self.pk_check(owner)
+                except Exception:  # noqa: BLE001 - converted() names the field
+                    row[self.pk_at] = self.converted(number, owner)
+            else:
+                row[self.pk_at] = self.converted(number, owner)
+            try:
+                self._fill(fields, row)
+            except Exception:  # noqa: BLE001 - the loop does it again and names the field
+                self._fill_slowly(number, fields, row, self.natural[self.label])
+            return [(self.label, row)]
         if not isinstance(fields, dict):
             raise FormatError(f"record {number} ({self.label}) has no fields object")
-        row: list[Any] = [None] * self.width
+        row = [None] * self.width
         natural = self.natural[self.label]
-        owner = record.get("pk")
         if owner is None and self.parent_link is not None:
             # A multi-table child (--natural-primary): its id is its parent's, which the record
             # gives as the link to it (a natural key, or an id).
@@ -183,25 +312,10 @@ class RecordRows:
         else:
             owner = self.converted(number, owner)
             row[self.pk_at] = owner
-        for i, f, name, convert, native, relation in self.columns:
-            try:
-                value = fields[name]
-            except KeyError:  # loaddata builds the instance with the field's default
-                value = f.get_default()
-                if isinstance(value, models.Model):
-                    value = value.pk
-            if value is None:
-                continue
-            if value.__class__ is native:
-                row[i] = value
-            elif relation and value.__class__ is list:
-                natural.add(f.column)
-                row[i] = value
-            else:
-                try:
-                    row[i] = convert(value)
-                except Exception as exc:  # the field's own parsing, whatever it raises
-                    raise self.error(number, name, f"invalid value {value!r:.60}: {exc}") from None
+        try:
+            self._fill(fields, row)
+        except Exception:  # noqa: BLE001 - the loop below does it again and names the field
+            self._fill_slowly(number, fields, row, natural)
         rows = [(self.label, row)]
         for name, through, id_at, owner_at, target_at, convert in self.m2m:
             values = fields.get(name) or []
@@ -226,6 +340,32 @@ class RecordRows:
                         ) from None
                 rows.append((through.label, link))
         return rows
+
+    def _fill_slowly(
+        self, number: int, fields: dict[str, Any], row: list[Any], natural: set[str]
+    ) -> None:
+        """Fill the row's columns but the pk, field by field: defaults of missing fields, the
+        error naming the field of a bad value (_fill, compiled, does the usual case)."""
+        for i, f, name, convert, native, relation in self.columns:
+            try:
+                value = fields[name]
+            except KeyError:  # loaddata builds the instance with the field's default
+                value = f.get_default()
+                if isinstance(value, models.Model):
+                    value = value.pk
+            if value is None:
+                continue
+            if value.__class__ is native:
+                row[i] = value
+            elif relation and value.__class__ is list:
+                natural.add(f.column)
+                self.keys[f.column].add(value)
+                row[i] = value
+            else:
+                try:
+                    row[i] = convert(value)
+                except Exception as exc:  # the field's own parsing, whatever it raises
+                    raise self.error(number, name, f"invalid value {value!r:.60}: {exc}") from None
 
 
 def model_of(label: Any, number: int) -> type[models.Model] | None:

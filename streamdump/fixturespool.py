@@ -30,10 +30,28 @@ class ChunkSpool:
         # One bytearray per table: orjson's bytes carry kilobytes of spare capacity each, which
         # a list of them would keep.
         self._pending: dict[str, bytearray] = defaultdict(bytearray)
-        self._buffered = 0
         self._chunks: dict[str, list[tuple[int, int]]] = defaultdict(list)  # offset, length
-        self.counts: dict[str, int] = defaultdict(int)
-        self.sizes: dict[str, int] = defaultdict(int)  # bytes of the rows as NDJSON lines
+        # Rows and bytes of the chunks written, per table; those pending are counted on demand
+        # (one bytes.count per table instead of two dict updates per row).
+        self._counts: dict[str, int] = defaultdict(int)
+        self._sizes: dict[str, int] = defaultdict(int)
+        self._buffered = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Rows kept so far, per table label."""
+        counts = dict(self._counts)
+        for label, lines in self._pending.items():
+            counts[label] = counts.get(label, 0) + lines.count(b"\n")
+        return {label: n for label, n in counts.items() if n}
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Bytes of the rows kept so far as NDJSON lines, per table label."""
+        sizes = dict(self._sizes)
+        for label, lines in self._pending.items():
+            sizes[label] = sizes.get(label, 0) + len(lines)
+        return sizes
 
     def add(self, label: str, row: list[Any]) -> None:
         """Keep one row of table `label`."""
@@ -41,8 +59,6 @@ class ChunkSpool:
         pending = self._pending[label]
         pending += line
         self._buffered += len(line)
-        self.counts[label] += 1
-        self.sizes[label] += len(line)
         if len(pending) >= self.chunk_bytes:
             self._flush(label)
         elif self._buffered >= self.buffer_bytes:
@@ -53,20 +69,27 @@ class ChunkSpool:
         lines = self._pending.pop(label, None)
         if not lines:
             return
+        self._counts[label] += lines.count(b"\n")
+        self._sizes[label] += len(lines)
+        self._buffered -= len(lines)
         data = self._compress.compress(lines)
         self.file.seek(0, 2)
         self._chunks[label].append((self.file.tell(), len(data)))
         self.file.write(data)
-        self._buffered -= len(lines)
 
-    def batches(self, label: str) -> Iterator[list[list[Any]]]:
-        """The rows of table `label` in their order of arrival, a chunk at a time."""
+    def line_batches(self, label: str) -> Iterator[list[bytes]]:
+        """The rows of table `label` as NDJSON lines (without newlines), a chunk at a time."""
         self._flush(label)
         decompress = zstandard.ZstdDecompressor()
         for offset, length in self._chunks.pop(label, []):
             self.file.seek(offset)
-            data = decompress.decompress(self.file.read(length))
-            yield [orjson.loads(line) for line in data.splitlines()]
+            yield decompress.decompress(self.file.read(length)).splitlines()
+
+    def batches(self, label: str) -> Iterator[list[list[Any]]]:
+        """The rows of table `label` in their order of arrival, a chunk at a time."""
+        loads = orjson.loads
+        for lines in self.line_batches(label):
+            yield [loads(line) for line in lines]
 
     def close(self) -> None:
         """Delete the temporary file."""

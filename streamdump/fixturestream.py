@@ -27,7 +27,7 @@ from django.db import models
 from . import __version__
 from .conf import Config
 from .errors import FormatError
-from .fixturerows import RecordRows, model_of
+from .fixturerows import KeySet, RecordRows, model_of
 from .fixtures import is_metadata, iter_fixture, json_numbers
 from .fixturespool import ChunkSpool
 from .framing import Framed, Kind
@@ -46,6 +46,8 @@ class FixtureTables:
         self.records = 0
         self.skipped: dict[str, int] = {}
         self.natural: dict[str, set[str]] = defaultdict(set)  # label -> columns
+        # label -> column -> its distinct natural keys (while few: fixturerows.KeySet)
+        self.natural_keys: dict[str, dict[str, KeySet]] = defaultdict(dict)
         self.spool = ChunkSpool()
         self._ids: dict[str, int] = defaultdict(int)
         # Rows of regenerated models (content types, permissions) by the fixture's ids: the ids
@@ -90,8 +92,16 @@ class FixtureTables:
             if rows.regenerated and record.get("pk") is not None:
                 self._regenerated[rows.label][record["pk"]] = row
         for rows in by_label.values():
-            for table, columns in (rows.natural.items() if rows else ()):
+            if rows is None:
+                continue
+            for table, columns in rows.natural.items():
                 self.natural[table] |= columns
+            known = self.natural_keys[rows.label]
+            for column, keys in rows.keys.items():
+                if column in known:
+                    known[column].merge(keys)
+                else:
+                    known[column] = keys
         self.keys = self.source_keys()
 
     def source_keys(self) -> dict[str, dict[Any, list[Any]]]:
@@ -151,8 +161,9 @@ class FixtureTables:
         natural keys) of every table that has rows, in phase then dependency order."""
         everything = Config(**{**self.config.__dict__, "exclude": ()})
         order = []
+        counts = self.spool.counts  # counted over what the spool holds: once
         for table in model_tables(everything, using):
-            rows = self.spool.counts.get(table.label, 0)
+            rows = counts.get(table.label, 0)
             if not rows:
                 continue
             described = table.describe()
@@ -170,7 +181,7 @@ class FixtureTables:
                     else:  # the fixture does not say what the id stands for: kept, as loaddata
                         pair[1] = _value_codec(field)
             order.append(({**described, "rows": rows}, table.label, mapped))
-        missing = set(self.spool.counts) - {label for _, label, _ in order}
+        missing = set(counts) - {label for _, label, _ in order}
         if missing:  # a table the router keeps out of this database
             raise FormatError(f"the fixture has rows for tables not in this database: {missing}")
         return order

@@ -147,6 +147,25 @@ class SectionLoader:
             return self.context.keys_of(model)
         return self.context.natural().index(model)
 
+    def resolved_ahead(self) -> bool:
+        """Whether every natural key of the section is in the cache before its rows, looked up
+        from what the reader knows (a fixture's first pass kept them); then a worker process
+        forked now decodes with that cache, and nothing waits for rows further on."""
+        known = self.section.natural_keys()
+        if known is None:
+            return False
+        natural = self.context.natural()
+        wanted = []
+        for position, model, _ in self.batched:
+            keys = known.get(self.fields[position].column)
+            if keys is None:
+                return False
+            wanted.append((model, keys))
+        for model, keys in wanted:
+            natural.resolve(model, keys)
+        # Looked up again: two columns to one model may have pushed each other's keys out.
+        return all(keys <= natural.index(model).keys() for model, keys in wanted)
+
     def resolve_natural(self, rows: list[list[Any]], first: int) -> None:
         """Look up, in a few queries, the natural keys of a batch that the cache lacks; those
         the target has not yet (rows further on, a cycle) wait in nullable columns."""
@@ -205,9 +224,9 @@ class SectionLoader:
         section = self.section
         if (
             not self.needs_rows
-            and not self.batched
             and section.has_lines
             and worker_pays(section.expected_rows, self.context.decode_worker_min_rows)
+            and (not self.batched or self.resolved_ahead())
         ):
             for first, values in decoded_batches(section, self.decode_batch, self.decode_batch):
                 yield first, [], values

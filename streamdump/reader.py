@@ -135,6 +135,11 @@ class Section:
         fixture's spool, whose rows come already parsed."""
         return self._reader is not None and self._reader.reads_lines
 
+    def natural_keys(self) -> dict[str, set[tuple[Any, ...]]] | None:
+        """Every natural key each column of the section holds, by column, where the reader
+        knows them before the rows (a fixture's first pass); None where it does not."""
+        return None if self._reader is None else self._reader.natural_keys(self)
+
     def line_batches(self, digest_of: Callable[[], str]) -> Iterator[tuple[int, list[bytes]]]:
         """Yield (number of the batch's first row, its row lines), unparsed: the caller parses
         every batch, in order, with a RowParser of this section (perhaps in another process).
@@ -235,6 +240,10 @@ class StreamReader:
     """
 
     reads_lines = True  # its sections' rows are lines of the stream (Section.line_batches)
+
+    def natural_keys(self, section: Section) -> dict[str, set[tuple[Any, ...]]] | None:
+        """A stream's natural keys are known only as its rows go by (Section.natural_keys)."""
+        return None
 
     def __init__(
         self,

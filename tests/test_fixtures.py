@@ -382,6 +382,29 @@ def test_a_json_number_ijson_overflowed_on_reads_exactly(tmp_path):
     assert stored == {"low": -9223372036854775808, "big": 1e300, "x": [1.5]}
 
 
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_integers_beyond_64_bits_parsed_exactly(fmt):
+    """orjson (3.10+) reads an integer beyond 64 bits as a float: the record holding one is
+    parsed by Python's json instead, in a JSON array (among records orjson reads, in one
+    buffer) and in JSON lines. (Importing one is another matter: the spool and the stream's
+    rows go through orjson, which cannot write such an integer.)"""
+    from streamdump.fixtures import iter_fixture
+    from streamdump.framing import Framed
+
+    huge = {"big": 123456789012345678901234567890, "neg": -(2**70), "u64": 2**64 - 1}
+    records = [
+        {"model": "inventory.part", "pk": n, "fields": {"metadata": {"n": n}}} for n in range(50)
+    ]
+    records[20]["fields"]["metadata"] = huge
+    if fmt == "json":
+        raw = json.dumps(records).encode()
+    else:
+        raw = b"".join(json.dumps(obj).encode() + b"\n" for obj in records)
+    read = list(iter_fixture(Framed(io.BytesIO(raw))))
+    assert read == records
+    assert type(read[20]["fields"]["metadata"]["big"]) is int
+
+
 def test_a_bad_value_names_record_model_and_field_and_changes_nothing(tmp_path):
     generate(40, seed=1, using="default")
     data = orjson.loads(dumpdata(tmp_path, "json"))
@@ -543,3 +566,33 @@ def test_a_natural_key_fixture_imports_alike_on_every_backend(tmp_path, vendor):
     finally:
         drop_database(vendor, name)
     assert [label for label in expected if list(expected[label]) != actual.get(label)] == []
+
+
+def test_sections_decoded_in_a_worker_process(tmp_path, caplog):
+    """A fixture's large sections are decoded in a worker process as a stream's are, those with
+    natural keys too once the target has every key (looked up before the rows): the tables are
+    the same as decoded in the importing process. Keys to rows further on (grades) keep their
+    section in the importing process."""
+    import dataclasses
+    import logging
+
+    generate(300, seed=13, using="default")
+    make_grades()
+    data = dumpdata(tmp_path, "json", foreign=True, primary=True)
+    fresh_target()
+    off = dataclasses.replace(get_config(), decode_worker=False)
+    load(io.BytesIO(data), using="target", clear=True, config=off)
+    expected = database_digests("target")
+    fresh_target()
+    forced = dataclasses.replace(get_config(), decode_worker=True, decode_worker_min_rows=0)
+    with caplog.at_level(logging.DEBUG, logger="streamdump"):
+        load(io.BytesIO(data), using="target", clear=True, config=forced)
+    assert database_digests("target") == expected
+    started = {
+        r.getMessage().split()[1].rstrip(":")
+        for r in caplog.records
+        if "decoding in worker process" in r.getMessage()
+    }
+    # StockMovement and Comment refer to users by natural key, Part to its unit.
+    assert {"inventory.StockItem", "inventory.StockMovement", "inventory.Part"} <= started
+    assert "inventory.Grade" not in started  # its successors come later in the file
