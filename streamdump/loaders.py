@@ -197,7 +197,10 @@ class SectionLoader:
             and section.has_lines
             and worker_pays(section.expected_rows, self.context.decode_worker_min_rows)
         ):
-            for first, values in decoded_batches(section, self.decode_batch, self.decode_batch):
+            adapters = self.context.backend.driver_adapters()
+            for first, values in decoded_batches(
+                section, self.decode_batch, self.decode_batch, adapters
+            ):
                 yield first, [], values
             return
         for first, rows in section.batches():

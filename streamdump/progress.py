@@ -8,38 +8,54 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from tqdm import tqdm
+
+class _Silent:
+    """The bar when none is shown: tqdm is not even imported (it costs start-up time)."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def set_description(self, desc: str) -> None:
+        pass
 
 
-class _Bar(tqdm):
-    # No monitor thread: bars are updated per batch anyway, and an import forks its decoding
-    # worker only from a process with one thread (decodeworker.py).
-    monitor_interval = 0
+def _bar_class() -> Any:
+    from tqdm import tqdm
+
+    class _Bar(tqdm):
+        # No monitor thread: bars are updated per batch anyway, and an import forks its
+        # decoding worker only from a process with one thread (decodeworker.py).
+        monitor_interval = 0
+
+    return _Bar
 
 
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, enabled: bool) -> Iterator[Any]:
     """A tqdm bar counting rows, or a silent stand-in when disabled."""
-    with _Bar(
-        total=total,
-        desc=label,
-        unit=" rows",
-        unit_scale=True,
-        file=sys.stderr,
-        disable=not enabled,
-        dynamic_ncols=True,
-    ) as bar:
-        if not enabled:
-            yield bar
-            return
-        with logs_above_the_bar():
-            yield bar
+    if not enabled:
+        yield _Silent()
+        return
+    with (
+        _bar_class()(
+            total=total,
+            desc=label,
+            unit=" rows",
+            unit_scale=True,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        ) as bar,
+        logs_above_the_bar(),
+    ):
+        yield bar
 
 
 class _AboveTheBar(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes through tqdm, which clears the bar, writes the line and draws the bar again."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
         try:
             tqdm.write(self.format(record), file=self.stream)
         except Exception:
