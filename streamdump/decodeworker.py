@@ -121,18 +121,24 @@ class _Wire:
             if self.columns:
                 self._adapt(values, self.columns)
             try:
-                return _MARSHALLED + first.to_bytes(8, "little") + marshal.dumps(values)
+                return self._marshalled(first, values)
             except ValueError:  # a value marshal cannot write: adapt the columns holding one
                 found = self._columns_to_adapt(values) - self.columns
                 if found:
                     self.columns |= found
                     self._adapt(values, found)
                     try:
-                        return _MARSHALLED + first.to_bytes(8, "little") + marshal.dumps(values)
+                        return self._marshalled(first, values)
                     except ValueError:
                         pass
             self.marshals = False
         return _dumps(("values", first, values))
+
+    @staticmethod
+    def _marshalled(first: int, values: list[Any]) -> bytes:
+        # Rows as tuples: the importing process reads and frees a tuple faster than a list
+        # (one allocation instead of two), and executemany takes either.
+        return _MARSHALLED + first.to_bytes(8, "little") + marshal.dumps(list(map(tuple, values)))
 
     def _columns_to_adapt(self, values: list[Any]) -> set[int]:
         adapters = self.adapters

@@ -77,6 +77,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from . import chores, journal
 from .backends import Postponed
 from .conf import Config, activate_plugins, get_config
+from .cpuwatch import CpuWatch
 from .errors import ImportFailed, MissingReferences, SchemaMismatch, StreamdumpError
 from .events import Callback, Events
 from .fixturereader import FixtureReader
@@ -154,6 +155,7 @@ class Sequencer:
             decode_worker_min_rows=(
                 self.config.decode_worker_min_rows if self.config.decode_worker else None
             ),
+            cpu_watch=None if self.config.decode_worker == "always" else CpuWatch(),
         )
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)

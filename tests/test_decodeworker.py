@@ -23,7 +23,7 @@ from django.db import connections
 from inventory.generate import generate
 from textheavy.generate import generate as textheavy_generate
 
-from streamdump import database_digests, decodeworker, export, load
+from streamdump import cpuwatch, database_digests, decodeworker, export, load
 from streamdump.backends import backend_for
 from streamdump.backends import sqlite as sqlite_backend
 from streamdump.conf import get_config
@@ -35,7 +35,8 @@ from .streams import lines_of
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "target"])
 
-FORCED = {"decode_worker": True, "decode_worker_min_rows": 0}  # a worker for every section
+# A worker for every section, whether or not the machine has a core to spare.
+FORCED = {"decode_worker": "always", "decode_worker_min_rows": 0}
 OFF = {"decode_worker": False}
 STARTED = re.compile(r"section (\S+): decoding in worker process (\d+)")
 
@@ -128,6 +129,62 @@ def test_one_cpu_means_no_worker():
     assert not worker_pays(999, 1000)  # a small section
 
 
+class Busy:
+    """A CpuWatch of a machine whose every core is taken."""
+
+    free = 0.2
+
+    def spare(self) -> bool:
+        return False
+
+
+def test_no_worker_when_no_core_was_free_lately(dump, monkeypatch, caplog):
+    monkeypatch.setattr("streamdump.sequencer.CpuWatch", Busy)
+    for setting, expected in ((True, False), ("always", True)):
+        with watching() as workers:
+            load(io.BytesIO(dump), using="target", clear=True, config=config(
+                decode_worker=setting, decode_worker_min_rows=0))  # fmt: skip
+        assert bool(workers.started) == expected
+        assert database_digests("target") == database_digests("default")
+    assert "decoded in the importing process: its CPUs had 0.2 cores to spare" in caplog.text
+
+
+class Clock:
+    """What CpuWatch reads, moved by hand: wall time, idle time of the CPUs, this process's."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.wall = self.idle = self.own = 0.0
+        monkeypatch.setattr(cpuwatch.time, "monotonic", lambda: self.wall)
+        monkeypatch.setattr(cpuwatch, "_idle_seconds", lambda cpus: self.idle)
+        monkeypatch.setattr(cpuwatch, "_own_seconds", lambda: self.own)
+
+    def run(self, wall: float, idle: float, own: float) -> None:
+        self.wall, self.idle, self.own = self.wall + wall, self.idle + idle, self.own + own
+
+
+def test_cpu_watch_counts_idle_cores_and_its_own_time(monkeypatch):
+    clock = Clock(monkeypatch)
+    watch = cpuwatch.CpuWatch()
+    clock.run(wall=1.0, idle=0.9, own=1.0)  # two cores: this process on one, the other idle
+    assert watch.spare() and watch.free == pytest.approx(1.9)
+    clock.run(wall=1.0, idle=0.1, own=0.6)  # another job took most of both
+    assert not watch.spare() and watch.free == pytest.approx(0.7)
+    clock.run(wall=0.05, idle=0.1, own=0.05)  # too short a look: the last verdict stands
+    assert not watch.spare()
+    clock.run(wall=1.0, idle=0.0, own=1.9)  # this process and its worker: both cores ours
+    assert watch.spare()
+
+
+def test_cpu_watch_without_proc_stat_reads_the_load_average(monkeypatch):
+    monkeypatch.setattr(cpuwatch, "_idle_seconds", lambda cpus: None)
+    watch = cpuwatch.CpuWatch()
+    watch.cpus = {0, 1}
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert watch.spare()
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (3.5, 1.0, 1.0))
+    assert not watch.spare()
+
+
 def _stored(values: list[list]) -> list[tuple]:
     """What SQLite stores for these values bound as the import binds them (type and value)."""
     columns = ", ".join(f"c{i}" for i in range(len(values[0])))
@@ -158,7 +215,7 @@ def test_values_cross_marshalled_as_the_driver_would_bind_them():
     assert message[:1] == decodeworker._MARSHALLED and wire.columns == {0, 1}
     kind, first, sent = decodeworker.decode_message(message)
     assert (kind, first) == ("values", 41)
-    assert sent[0][:2] == ["12.50", b"\x00\xff"] and sent[2][:2] == ["-0.000", b""]
+    assert sent[0][:2] == ("12.50", b"\x00\xff") and sent[2][:2] == ("-0.000", b"")
     assert _stored(sent) == _stored(values)
 
 
@@ -340,7 +397,7 @@ def _children(pid: int) -> list[int]:
 def _start_on_a_fifo(env, fifo, **kwargs):
     return subprocess.Popen(
         [sys.executable, str(MANAGE), "loadstream", str(fifo), "--no-progress", "-v0"],
-        env={**env, "EXAMPLE_DECODE_WORKER_MIN_ROWS": "0"},
+        env={**env, "EXAMPLE_DECODE_WORKER_MIN_ROWS": "0", "EXAMPLE_DECODE_WORKER": "always"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         **kwargs,
@@ -431,6 +488,7 @@ def test_a_fixture_is_never_sent_to_a_worker(tmp_path):
     forced = database_digests("target")
     load(path.open("rb"), using="target", clear=True, config=config(**OFF))
     assert database_digests("target") == forced
-    assert forced["inventory.StockMovement"][0] == database_digests("default")[
-        "inventory.StockMovement"
-    ][0]
+    assert (
+        forced["inventory.StockMovement"][0]
+        == database_digests("default")["inventory.StockMovement"][0]
+    )
