@@ -86,6 +86,7 @@ from .framing import Framed, Kind
 from .loaders import LoadContext, loader_for
 from .media import MediaImport
 from .migrationstate import is_older_only, migration_problems
+from .migrationstate import read_once as migrations_read_once
 from .phases import PhasedSections
 from .preflight import SectionMap, map_sections
 from .progress import progress_bar
@@ -358,7 +359,10 @@ class Sequencer:
         self.events.started(total, len(tables))
         committed = False
         try:
-            with progress_bar(total, "import", self.progress) as self.events.bar:
+            with (
+                progress_bar(total, "import", self.progress) as self.events.bar,
+                migrations_read_once(),
+            ):
                 self.run_stage(self.preparation())
                 for stage in self.plan():
                     self.run_stage(stage)
