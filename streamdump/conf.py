@@ -34,8 +34,10 @@ class Config:
     # (docs/PERFORMANCE.md): at 10,000 rows a table gains about 2.5 times what its rebuild costs.
     rebuild_min_rows: int | None = 10_000
     mysql_load_data: str | bool = "auto"  # MariaDB: LOAD DATA LOCAL INFILE where allowed; on, off
-    decode_worker: bool = True  # large sections decoded in a second process (decodeworker.py)
-    decode_worker_min_rows: int = 10000  # smaller sections are decoded in the importing one
+    # Large sections decoded in a second process (decodeworker.py) where a core was free lately
+    # (cpuwatch.py); "always": whether or not; False: never.
+    decode_worker: bool | str = True
+    decode_worker_min_rows: int = 2000  # smaller sections are decoded in the importing one
 
 
 def get_config() -> Config:

@@ -8,7 +8,9 @@ forked for it:
 - this process goes on reading the stream (decompression, framing, every control line and its
   verification: reader.py) and sends each batch of row lines to the worker;
 - the worker parses them (RowParser: digest, widths), decodes them with the loader's own row
-  function, and sends the values back, pickled, while this process inserts the batch before;
+  function, and sends the values back while this process inserts the batch before: marshalled
+  (_Wire) where every value is of a type marshal writes once the driver's own adapters have
+  run (SQLite: a Decimal becomes the str sqlite3 would bind), else pickled;
 - at the section's end line the worker gives its digest, which the reader verifies there.
 
 Why fork, not spawn: the worker runs the very row functions the loader built (Django's fields,
@@ -34,6 +36,7 @@ import contextlib
 import copyreg
 import io
 import logging
+import marshal
 import multiprocessing
 import os
 import pickle
@@ -54,7 +57,11 @@ log = logging.getLogger("streamdump")
 # only holds more memory; the two sides take turns at about the same pace.
 WINDOW = 2
 _END = b""  # the message that asks the worker for the section's digest
+# The first byte of a batch of values sent marshalled; every other message is a pickle, whose
+# first byte (protocol 2 and later) is always b"\x80".
+_MARSHALLED = b"M"
 Work = Callable[[list[list[Any]], int], list[Any]]
+Adapters = dict[type, Callable[[Any], Any]]
 
 
 def _cpus() -> int:
@@ -90,6 +97,76 @@ def _dumps(message: tuple[Any, ...]) -> bytes:
     return buffer.getvalue()
 
 
+class _Wire:
+    """How the worker sends a section's values: marshalled where it can, else pickled.
+
+    The importing process is the critical path, and reading marshal costs it about half what
+    unpickling the same values does (a Decimal several times more: docs/PERFORMANCE.md). Marshal
+    writes only exact str, int, float, bool, None, bytes, lists and tuples, so a value of another
+    class whose driver adapter is known (`adapters`: the class -> what the driver would bind
+    instead, e.g. sqlite3's str for a Decimal; a memoryview -> its bytes, which every driver
+    stores alike) is replaced by that first, in the columns where such values were met. A value
+    neither handles (a custom field's object, a subclass of str) sends this batch and the
+    section's next ones pickled, as they are.
+    """
+
+    def __init__(self, adapters: Adapters) -> None:
+        self.adapters: Adapters = {memoryview: bytes, **adapters}
+        self.columns: set[int] = set()  # where values to adapt were met
+        self.marshals = True
+
+    def encode(self, first: int, values: list[Any]) -> bytes:
+        """The message carrying the decoded batch whose first row is numbered `first`."""
+        # Not a list of rows: a block the loader made for its inserter (pgcopy.CopyBlock),
+        # which pickles as the bytes it holds.
+        if self.marshals and values.__class__ is list:
+            if self.columns:
+                self._adapt(values, self.columns)
+            try:
+                return self._marshalled(first, values)
+            except ValueError:  # a value marshal cannot write: adapt the columns holding one
+                found = self._columns_to_adapt(values) - self.columns
+                if found:
+                    self.columns |= found
+                    self._adapt(values, found)
+                    try:
+                        return self._marshalled(first, values)
+                    except ValueError:
+                        pass
+            self.marshals = False
+        return _dumps(("values", first, values))
+
+    @staticmethod
+    def _marshalled(first: int, values: list[Any]) -> bytes:
+        # Rows as tuples: the importing process reads and frees a tuple faster than a list
+        # (one allocation instead of two), and executemany takes either.
+        return _MARSHALLED + first.to_bytes(8, "little") + marshal.dumps(list(map(tuple, values)))
+
+    def _columns_to_adapt(self, values: list[Any]) -> set[int]:
+        adapters = self.adapters
+        if any(row.__class__ is not list for row in values):
+            return set()  # rows the row function did not make: left to pickle
+        return {i for row in values for i, v in enumerate(row) if v.__class__ in adapters}
+
+    def _adapt(self, values: list[Any], columns: set[int]) -> None:
+        adapters = self.adapters
+        for row in values:
+            for i in columns:
+                adapt = adapters.get(row[i].__class__)
+                if adapt is not None:
+                    row[i] = adapt(row[i])
+
+
+def decode_message(data: bytes) -> tuple[Any, ...]:
+    """A message from the worker: ("values", first, values) for a marshalled batch, else the
+    unpickled tuple."""
+    if data[:1] == _MARSHALLED:
+        view = memoryview(data)
+        return "values", int.from_bytes(view[1:9], "little"), marshal.loads(view[9:])
+    message: tuple[Any, ...] = pickle.loads(data)
+    return message
+
+
 class WorkerDied(StreamdumpError):
     """The process decoding a section stopped without a word (killed, out of memory)."""
 
@@ -99,10 +176,13 @@ class DecodeWorker:
 
     `decode(rows, first)` turns a batch of parsed rows into values for the target; it runs in
     the worker. `fallback` does the same here, for a batch whose values cannot be pickled (the
-    worker then sends the parsed rows).
+    worker then sends the parsed rows). `adapters` (class -> function) are the driver's own
+    adapters of value classes marshal cannot write (_Wire), applied in the worker.
     """
 
-    def __init__(self, section: Section, decode: Work, fallback: Work) -> None:
+    def __init__(
+        self, section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+    ) -> None:
         self.section, self.fallback = section, fallback
         self.peak_rss_kb = 0
         self._in_flight = 0  # batches sent whose result was not received yet
@@ -120,6 +200,7 @@ class DecodeWorker:
                 os.getpid(),
                 parser,
                 decode,
+                adapters or {},
             ),
             name=f"streamdump decode {section.model}",
             daemon=True,
@@ -215,8 +296,7 @@ class DecodeWorker:
             data = self._from_worker.recv_bytes()
         except (EOFError, OSError):
             raise self._died() from None
-        message: tuple[Any, ...] = pickle.loads(data)
-        return message
+        return decode_message(data)
 
     def _send(self, data: bytes) -> None:
         try:
@@ -239,18 +319,23 @@ class DecodeWorker:
 
 
 @contextlib.contextmanager
-def worker_for(section: Section, decode: Work, fallback: Work) -> Iterator[DecodeWorker]:
+def worker_for(
+    section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+) -> Iterator[DecodeWorker]:
     """A DecodeWorker for the section, stopped when the block ends, however it ends."""
-    worker = DecodeWorker(section, decode, fallback)
+    worker = DecodeWorker(section, decode, fallback, adapters)
     try:
         yield worker
     finally:
         worker.close()
 
 
-def decoded_batches(section: Section, decode: Work, fallback: Work) -> Iterator[tuple[int, Any]]:
-    """(first row number, values) for each batch of the section, decoded in a worker process."""
-    with worker_for(section, decode, fallback) as worker:
+def decoded_batches(
+    section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+) -> Iterator[tuple[int, Any]]:
+    """(first row number, values) for each batch of the section, decoded in a worker process;
+    `adapters` as DecodeWorker takes them."""
+    with worker_for(section, decode, fallback, adapters) as worker:
         yield from worker.batches(section.line_batches(worker.finish))
 
 
@@ -289,11 +374,18 @@ def _receive_into(inbox: Any, messages: queue.SimpleQueue[bytes | None]) -> None
 
 
 def _serve(
-    inbox: Any, outbox: Any, theirs: list[Any], parent: int, parser: RowParser, decode: Work
+    inbox: Any,
+    outbox: Any,
+    theirs: list[Any],
+    parent: int,
+    parser: RowParser,
+    decode: Work,
+    adapters: Adapters,
 ) -> None:
     for end in theirs:  # the parent's ends: the pipes close when the parent's copies do
         end.close()
     _settle(parent)
+    wire = _Wire(adapters)
     messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
     threading.Thread(target=_receive_into, args=(inbox, messages), daemon=True).start()
     try:
@@ -318,7 +410,7 @@ def _serve(
                 outbox.send_bytes(_dumps(("crash", traceback.format_exc())))
                 return
             try:
-                payload = _dumps(("values", first, values))
+                payload = wire.encode(first, values)
             except Exception:  # a value pickle refuses: the parent decodes this batch itself
                 payload = _dumps(("rows", first, rows))
             del rows, values

@@ -13,6 +13,7 @@ table.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from .backends import (
 from .codecs import decoder, row_function
 from .collisions import delete_colliding, unique_sets
 from .conf import Config
+from .cpuwatch import CpuWatch
 from .decodeworker import decoded_batches, worker_pays
 from .deferred import DeferredKeys
 from .errors import CodecError, FormatError, StreamdumpError
@@ -42,6 +44,7 @@ from .summary import Loaded
 from .tables import Table
 
 RowFn = Callable[[Any], list[Any]]
+log = logging.getLogger("streamdump")
 
 
 @dataclass
@@ -60,6 +63,8 @@ class LoadContext:
     # Sections of at least this many rows are decoded in a worker process (decodeworker.py);
     # None: never (STREAMDUMP["DECODE_WORKER"] off).
     decode_worker_min_rows: int | None = None
+    # Whether a core was free lately (cpuwatch.py); None: do not look (DECODE_WORKER "always").
+    cpu_watch: CpuWatch | None = None
 
     @property
     def using(self) -> str:
@@ -227,14 +232,31 @@ class SectionLoader:
             and section.has_lines
             and worker_pays(section.expected_rows, self.context.decode_worker_min_rows)
             and (not self.batched or self.resolved_ahead())
+            and self.core_to_spare()
         ):
-            for first, values in decoded_batches(section, self.decode_batch, self.decode_batch):
+            adapters = self.context.backend.driver_adapters()
+            for first, values in decoded_batches(
+                section, self.decode_batch, self.decode_batch, adapters
+            ):
                 yield first, [], values
             return
         for first, rows in section.batches():
             if self.batched:
                 self.resolve_natural(rows, first)
             yield first, rows, self.decode_batch(rows, first)
+
+    def core_to_spare(self) -> bool:
+        """Whether a core was free for a worker lately (always, when not watched)."""
+        watch = self.context.cpu_watch
+        if watch is None or watch.spare():
+            return True
+        log.info(
+            "section %s: decoded in the importing process: its CPUs had %.1f cores to spare "
+            "lately, a worker would compete with other work",
+            self.section.model,
+            watch.free,
+        )
+        return False
 
     def write(self, rows: list[list[Any]], values: list[list[Any]], loaded: Loaded) -> None:
         """Write one batch: `rows` as the stream has them (if needs_rows), `values` decoded."""

@@ -16,10 +16,13 @@ applied must be one the target's code knows (as a file, or as replaced by a squa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
+from django.conf import settings
 from django.db.migrations.exceptions import NodeNotFoundError
 from django.db.migrations.graph import MigrationGraph
 from django.db.migrations.loader import MigrationLoader
@@ -27,10 +30,39 @@ from django.db.migrations.loader import MigrationLoader
 Key = tuple[str, str]  # (app_label, migration name), as Django's loader keys migrations
 
 
+# Within read_once(): (installed apps, MIGRATION_MODULES) -> what load_disk() found.
+_READ: dict[tuple[str, ...], tuple[dict[Key, Any], set[str], set[str]]] | None = None
+
+
+@contextlib.contextmanager
+def read_once() -> Iterator[None]:
+    """Within the block, the code's migrations are read from disk once per set of installed
+    apps: an import checks them two or three times (preflight, upgrade plan), and Django's
+    loader imports every migration module again each time."""
+    global _READ
+    previous, _READ = _READ, {}
+    try:
+        yield
+    finally:
+        _READ = previous
+
+
 def _code_loader() -> MigrationLoader:
     """The migrations of this process's code, read from disk only (no database)."""
     loader = MigrationLoader(None, ignore_no_migrations=True, load=False)
+    key = (
+        *(app_config.name for app_config in apps.get_app_configs()),
+        repr(sorted(getattr(settings, "MIGRATION_MODULES", {}).items())),
+    )
+    if _READ is not None and key in _READ:
+        disk, unmigrated, migrated = _READ[key]
+        loader.disk_migrations = dict(disk)
+        loader.unmigrated_apps, loader.migrated_apps = set(unmigrated), set(migrated)
+        return loader
     loader.load_disk()
+    if _READ is not None:
+        _READ[key] = (dict(loader.disk_migrations), set(loader.unmigrated_apps),
+                      set(loader.migrated_apps))  # fmt: skip
     return loader
 
 

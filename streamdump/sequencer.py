@@ -77,6 +77,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from . import chores, journal
 from .backends import Postponed, check_references
 from .conf import Config, activate_plugins, get_config
+from .cpuwatch import CpuWatch
 from .errors import ImportFailed, MissingReferences, SchemaMismatch, StreamdumpError
 from .events import Callback, Events
 from .fixturereader import FixtureReader
@@ -85,6 +86,7 @@ from .framing import Framed, Kind
 from .loaders import LoadContext, loader_for
 from .media import MediaImport
 from .migrationstate import is_older_only, migration_problems
+from .migrationstate import read_once as migrations_read_once
 from .phases import PhasedSections
 from .preflight import SectionMap, map_sections
 from .progress import progress_bar
@@ -154,6 +156,7 @@ class Sequencer:
             decode_worker_min_rows=(
                 self.config.decode_worker_min_rows if self.config.decode_worker else None
             ),
+            cpu_watch=None if self.config.decode_worker == "always" else CpuWatch(),
         )
         self.map = SectionMap()
         self.sections = PhasedSections(reader, self.phase_of)
@@ -359,7 +362,10 @@ class Sequencer:
         self.events.started(total, len(tables))
         committed = placing = False
         try:
-            with progress_bar(total, "import", self.progress) as self.events.bar:
+            with (
+                progress_bar(total, "import", self.progress) as self.events.bar,
+                migrations_read_once(),
+            ):
                 self.run_stage(self.preparation())
                 for stage in self.plan():
                     self.run_stage(stage)

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -20,8 +21,10 @@ import pytest
 import zstandard
 from django.db import connections
 from inventory.generate import generate
+from textheavy.generate import generate as textheavy_generate
 
-from streamdump import database_digests, export, load
+from streamdump import cpuwatch, database_digests, decodeworker, export, load
+from streamdump.backends import backend_for
 from streamdump.backends import sqlite as sqlite_backend
 from streamdump.conf import get_config
 from streamdump.decodeworker import WorkerDied, worker_pays
@@ -32,7 +35,8 @@ from .streams import lines_of
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "target"])
 
-FORCED = {"decode_worker": True, "decode_worker_min_rows": 0}  # a worker for every section
+# A worker for every section, whether or not the machine has a core to spare.
+FORCED = {"decode_worker": "always", "decode_worker_min_rows": 0}
 OFF = {"decode_worker": False}
 STARTED = re.compile(r"section (\S+): decoding in worker process (\d+)")
 
@@ -123,6 +127,129 @@ def test_one_cpu_means_no_worker():
         os.sched_setaffinity(0, cpus)
     assert not worker_pays(None, None)  # DECODE_WORKER off
     assert not worker_pays(999, 1000)  # a small section
+
+
+class Busy:
+    """A CpuWatch of a machine whose every core is taken."""
+
+    free = 0.2
+
+    def spare(self) -> bool:
+        return False
+
+
+def test_no_worker_when_no_core_was_free_lately(dump, monkeypatch, caplog):
+    monkeypatch.setattr("streamdump.sequencer.CpuWatch", Busy)
+    for setting, expected in ((True, False), ("always", True)):
+        with watching() as workers:
+            load(io.BytesIO(dump), using="target", clear=True, config=config(
+                decode_worker=setting, decode_worker_min_rows=0))  # fmt: skip
+        assert bool(workers.started) == expected
+        assert database_digests("target") == database_digests("default")
+    assert "decoded in the importing process: its CPUs had 0.2 cores to spare" in caplog.text
+
+
+class Clock:
+    """What CpuWatch reads, moved by hand: wall time, idle time of the CPUs, this process's."""
+
+    def __init__(self, monkeypatch) -> None:
+        self.wall = self.idle = self.own = 0.0
+        monkeypatch.setattr(cpuwatch.time, "monotonic", lambda: self.wall)
+        monkeypatch.setattr(cpuwatch, "_idle_seconds", lambda cpus: self.idle)
+        monkeypatch.setattr(cpuwatch, "_own_seconds", lambda: self.own)
+
+    def run(self, wall: float, idle: float, own: float) -> None:
+        self.wall, self.idle, self.own = self.wall + wall, self.idle + idle, self.own + own
+
+
+def test_cpu_watch_counts_idle_cores_and_its_own_time(monkeypatch):
+    clock = Clock(monkeypatch)
+    watch = cpuwatch.CpuWatch()
+    clock.run(wall=1.0, idle=0.9, own=1.0)  # two cores: this process on one, the other idle
+    assert watch.spare() and watch.free == pytest.approx(1.9)
+    clock.run(wall=1.0, idle=0.1, own=0.6)  # another job took most of both
+    assert not watch.spare() and watch.free == pytest.approx(0.7)
+    clock.run(wall=0.05, idle=0.1, own=0.05)  # too short a look: the last verdict stands
+    assert not watch.spare()
+    clock.run(wall=1.0, idle=0.0, own=1.9)  # this process and its worker: both cores ours
+    assert watch.spare()
+
+
+def test_cpu_watch_without_proc_stat_reads_the_load_average(monkeypatch):
+    monkeypatch.setattr(cpuwatch, "_idle_seconds", lambda cpus: None)
+    watch = cpuwatch.CpuWatch()
+    watch.cpus = {0, 1}
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (1.2, 1.0, 1.0))
+    assert watch.spare()
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (3.5, 1.0, 1.0))
+    assert not watch.spare()
+
+
+def _stored(values: list[list]) -> list[tuple]:
+    """What SQLite stores for these values bound as the import binds them (type and value)."""
+    columns = ", ".join(f"c{i}" for i in range(len(values[0])))
+    with connections["target"].cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE bound (c0 decimal, c1 blob, c2, c3, c4, c5, c6)")
+        try:
+            cursor.executemany(f"INSERT INTO bound ({columns}) VALUES ({', '.join(['%s'] * 7)})",
+                               values)  # fmt: skip
+            cursor.execute(f"SELECT {', '.join(f'typeof(c{i}), c{i}' for i in range(7))} "
+                           "FROM bound ORDER BY rowid")  # fmt: skip
+            return cursor.fetchall()
+        finally:
+            cursor.execute("DROP TABLE bound")
+
+
+def test_values_cross_marshalled_as_the_driver_would_bind_them():
+    if connections["target"].vendor != "sqlite":
+        pytest.skip("SQLite's adapters")
+    adapters = backend_for(connections["target"]).driver_adapters()
+    assert adapters[Decimal] is str  # Django registers it; the wire relies on it being found
+    values = [
+        [Decimal("12.50"), memoryview(b"\x00\xff"), 7, None, "text é", True, 1.5],
+        [None, None, -(2**63), 2.5, "", False, None],
+        [Decimal("-0.000"), memoryview(b""), 0, "x", "0", None, 1e300],
+    ]
+    wire = decodeworker._Wire(adapters)
+    message = wire.encode(41, [list(row) for row in values])
+    assert message[:1] == decodeworker._MARSHALLED and wire.columns == {0, 1}
+    kind, first, sent = decodeworker.decode_message(message)
+    assert (kind, first) == ("values", 41)
+    assert sent[0][:2] == ("12.50", b"\x00\xff") and sent[2][:2] == ("-0.000", b"")
+    assert _stored(sent) == _stored(values)
+
+
+class Tagged(str):
+    """A str subclass: marshal refuses it, pickle keeps its class."""
+
+
+def test_values_marshal_cannot_write_cross_pickled_unchanged():
+    wire = decodeworker._Wire({Decimal: str})
+    values = [[Decimal("1.5"), Tagged("a"), 3]]
+    message = wire.encode(1, [list(row) for row in values])
+    assert message[:1] != decodeworker._MARSHALLED and not wire.marshals
+    kind, first, sent = decodeworker.decode_message(message)
+    assert (kind, first) == ("values", 1)
+    assert sent == [["1.5", "a", 3]] and type(sent[0][1]) is Tagged
+    # The section's next batches go pickled at once, even those marshal could write.
+    assert wire.encode(2, [[Decimal("2"), "b", 4]])[:1] != decodeworker._MARSHALLED
+
+
+def test_textheavy_values_give_the_same_tables_with_and_without_a_worker():
+    """Decimals, binary, JSON, UUIDs and datetimes through the wire: identical by digest."""
+    textheavy_generate(120, seed=5, using="default")
+    buffer = io.BytesIO()
+    export(buffer, using="default")
+    source = database_digests("default")
+    started = {}
+    for name, changes in (("forced", FORCED), ("off", OFF)):
+        with watching() as workers:
+            load(io.BytesIO(buffer.getvalue()), using="target", batch_size=16, clear=True,
+                 config=config(**changes))  # fmt: skip
+        assert database_digests("target") == source
+        started[name] = {model for model, _ in workers.started}
+    assert {"textheavy.Document", "textheavy.Revision"} <= started["forced"]
+    assert started["off"] == set()
 
 
 def _damage(data: bytes, model: str, row: int, change) -> bytes:
@@ -270,7 +397,7 @@ def _children(pid: int) -> list[int]:
 def _start_on_a_fifo(env, fifo, **kwargs):
     return subprocess.Popen(
         [sys.executable, str(MANAGE), "loadstream", str(fifo), "--no-progress", "-v0"],
-        env={**env, "EXAMPLE_DECODE_WORKER_MIN_ROWS": "0"},
+        env={**env, "EXAMPLE_DECODE_WORKER_MIN_ROWS": "0", "EXAMPLE_DECODE_WORKER": "always"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         **kwargs,
@@ -365,6 +492,7 @@ def test_a_fixture_is_decoded_in_workers_as_a_stream_is(tmp_path):
     forced = database_digests("target")
     load(path.open("rb"), using="target", clear=True, config=config(**OFF))
     assert database_digests("target") == forced
-    assert forced["inventory.StockMovement"][0] == database_digests("default")[
-        "inventory.StockMovement"
-    ][0]
+    assert (
+        forced["inventory.StockMovement"][0]
+        == database_digests("default")["inventory.StockMovement"][0]
+    )

@@ -150,6 +150,8 @@ if os.environ.get("EXAMPLE_REBUILD_MIN_ROWS"):  # tests: rebuild keys and indexe
     STREAMDUMP["REBUILD_MIN_ROWS"] = int(os.environ["EXAMPLE_REBUILD_MIN_ROWS"])
 if os.environ.get("EXAMPLE_DECODE_WORKER_MIN_ROWS"):  # tests: a worker for small sections too
     STREAMDUMP["DECODE_WORKER_MIN_ROWS"] = int(os.environ["EXAMPLE_DECODE_WORKER_MIN_ROWS"])
+if os.environ.get("EXAMPLE_DECODE_WORKER"):  # tests: "always", even on a busy machine
+    STREAMDUMP["DECODE_WORKER"] = os.environ["EXAMPLE_DECODE_WORKER"]
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -232,6 +232,12 @@ class Backend:
         """The fastest insert path this connection has; here, executemany."""
         return PortableInserter(self.connection, table, columns)
 
+    def driver_adapters(self) -> dict[type, Fn]:
+        """Value class -> what the driver binds in its place, where it adapts the class exactly
+        so (a decode worker applies them before sending values: decodeworker._Wire); here,
+        none."""
+        return {}
+
     def section_inserter(self, table: str, columns: list[str], mode: str) -> Inserter | None:
         """The insert path for a loader that leaves the connection to the inserter for a whole
         section (it may be a StreamingInserter), or None: the same as inserter(). `mode` is

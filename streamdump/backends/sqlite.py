@@ -2,13 +2,15 @@
 
 Inserts use the portable path (executemany is SQLite's fastest), into a table whose non-unique
 indexes are dropped for the load and created again after its data, in the same transaction; the
-foreign-key check is Django's (PRAGMA foreign_key_check).
+foreign-key check reads each key in key order (sqlite_keys.py), and leaves it to Django's (PRAGMA
+foreign_key_check) to name a row whose key points nowhere.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from django.db.models.functions import Cast
 from ..errors import CodecError, DanglingReference
 from .base import Converter, Fn, own_converter, slow_read
 from .naive import NaiveBackend
+from .sqlite_keys import may_have_dangling_keys
 
 _DATE_TYPES: dict[str, type[datetime.date] | type[datetime.time]] = {
     "convert_datefield_value": datetime.date,
@@ -118,6 +121,17 @@ class SQLiteBackend(NaiveBackend):
         of 2**63 or more fails in the driver (OverflowError)."""
         return BaseDatabaseOperations.integer_field_ranges.get(field.get_internal_type())
 
+    def driver_adapters(self) -> dict[type, Fn]:
+        """sqlite3's adapters (Django registers str for Decimal, and its date and datetime
+        adapters): the driver looks up the value's exact class there and binds the result."""
+        protocol = sqlite3.PrepareProtocol
+        adapters = {cls: fn for (cls, proto), fn in sqlite3.adapters.items() if proto is protocol}
+        if adapters.keys() & {str, bytes}:
+            # The driver adapts a value once: an adapter's str (or a memoryview's bytes) would be
+            # adapted a second time if sent ready made.
+            return {}
+        return adapters
+
     @contextlib.contextmanager
     def loading_table(self, table: str, rows: int | None) -> Iterator[None]:
         """The table's non-unique indexes (CREATE INDEX, not UNIQUE) dropped for the load and
@@ -155,11 +169,17 @@ class SQLiteBackend(NaiveBackend):
                     ) from exc
 
     def check_foreign_keys(self, tables: list[type[models.Model]]) -> None:
-        """PRAGMA foreign_key_check over the whole database: enforcement is off for the whole
-        import's transaction (sequencer.py), so a row of a table not imported could point at
-        a row the import deleted (a start-up row replaced, --clear)."""
+        """Every foreign key of the whole database: enforcement is off for the whole import's
+        transaction (sequencer.py), so a row of a table not imported could point at a row the
+        import deleted (a start-up row replaced, --clear). Read in key order first
+        (sqlite_keys.py); only where that finds a key that may point nowhere, Django's check
+        (PRAGMA foreign_key_check) decides and names the row."""
+        connection = self.connection
         try:
-            self.connection.check_constraints()
+            with connection.cursor() as cursor:
+                if not may_have_dangling_keys(cursor, connection.ops.quote_name):
+                    return
+            connection.check_constraints()
         except DatabaseError as exc:
             raise DanglingReference(f"the imported rows break a foreign key: {exc}") from exc
 

@@ -1,0 +1,82 @@
+"""Whether a core was free lately for a second process: the decode worker pays only then.
+
+The worker takes work off the importing process but adds about a fifth to the total (the
+values cross a pipe): on a machine whose every core is busy (other jobs, or the exporting side
+of `dumpstream | loadstream`) it only competes with the import for CPU time, and measured
+under load it made the import slower (docs/PERFORMANCE.md). So before forking one, the import
+looks at how much CPU time its cores had to spare since it last looked: the time they were idle
+(or waiting for I/O), plus the time this process and its finished workers ran (theirs to
+reuse). At least SPARE cores' worth per second of wall time: a worker pays.
+
+Linux reads /proc/stat (the CPUs this process may run on); elsewhere the load average stands in
+(one minute's average of the processes wanting a CPU, this one included); without either, the
+worker is assumed to pay.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+SPARE = 1.5  # cores: this process's one, and half of one for the worker at least
+MIN_WINDOW = 0.2  # seconds: a shorter look (the clock ticks every 10 ms) keeps the last verdict
+
+
+def _cpus() -> set[int]:
+    try:
+        return set(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return set(range(os.cpu_count() or 1))
+
+
+def _idle_seconds(cpus: set[int]) -> float | None:
+    """Idle and I/O-wait time of these CPUs since boot (/proc/stat), or None."""
+    try:
+        with open("/proc/stat", "rb") as stat:
+            lines = stat.read().splitlines()
+        ticks = 0
+        for line in lines:
+            if line[:3] == b"cpu" and line[3:4].isdigit():
+                name, _, _, _, idle, iowait, *_ = line.split()
+                if int(name[3:]) in cpus:
+                    ticks += int(idle) + int(iowait)
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _own_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class CpuWatch:
+    """Looks, at each spare() call, at the CPU time its cores had to spare since the last."""
+
+    def __init__(self) -> None:
+        self.cpus = _cpus()
+        self._last = self._sample()
+        self.verdict = True
+        self.free = float(len(self.cpus))  # cores to spare in the last window, for the log
+
+    def _sample(self) -> tuple[float, float | None, float]:
+        return time.monotonic(), _idle_seconds(self.cpus), _own_seconds()
+
+    def spare(self) -> bool:
+        """Whether at least SPARE cores were idle or ours, on average, since the last look."""
+        now = self._sample()
+        wall, idle, own = (a - b if a is not None and b is not None else None
+                           for a, b in zip(now, self._last, strict=True))  # fmt: skip
+        if idle is None:
+            try:
+                load = os.getloadavg()[0]
+            except (OSError, AttributeError):
+                return True
+            self.free = len(self.cpus) - load + 1  # the load counts this process
+        elif wall is not None and wall >= MIN_WINDOW:
+            self.free = (idle + (own or 0.0)) / wall
+            self._last = now
+        else:
+            return self.verdict
+        self.verdict = self.free >= SPARE
+        return self.verdict
