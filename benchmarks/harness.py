@@ -298,6 +298,10 @@ class Backend:
     def env(self, source: str | None = None, target: str | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("DJANGO_SETTINGS_MODULE", None)
+        # Every tool runs as installed code does, from cached bytecode: where the environment
+        # forbids writing it (as some CI images do), each run compiled the example project's
+        # and streamdump's modules again, about 0.13 s that no deployment pays.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["EXAMPLE_DB"] = env["EXAMPLE_TARGET_DB"] = self.vendor
         if source:
             env["EXAMPLE_DB_NAME"] = source

@@ -26,6 +26,7 @@ from textheavy.generate import generate as textheavy_generate
 from streamdump import cpuwatch, database_digests, decodeworker, export, load
 from streamdump.backends import backend_for
 from streamdump.backends import sqlite as sqlite_backend
+from streamdump.backends.pgcopy import CopyBlock
 from streamdump.conf import get_config
 from streamdump.decodeworker import WorkerDied, worker_pays
 from streamdump.errors import ImportFailed
@@ -233,6 +234,18 @@ def test_values_marshal_cannot_write_cross_pickled_unchanged():
     assert sent == [["1.5", "a", 3]] and type(sent[0][1]) is Tagged
     # The section's next batches go pickled at once, even those marshal could write.
     assert wire.encode(2, [[Decimal("2"), "b", 4]])[:1] != decodeworker._MARSHALLED
+
+
+def test_a_block_made_for_the_inserter_crosses_as_it_is():
+    """A loader's batch that is not a list of rows (PostgreSQL's COPY text) goes pickled, as
+    the bytes it holds, and marshal stays on for the section's lists of rows."""
+    block = CopyBlock(b"1\tan\\tescaped\n2\t\\N\n", 2)
+    wire = decodeworker._Wire({})
+    message = wire.encode(9, block)  # type: ignore[arg-type]
+    kind, first, sent = decodeworker.decode_message(message)
+    assert (kind, first) == ("values", 9)
+    assert type(sent) is CopyBlock and (sent.data, len(sent)) == (block.data, 2)
+    assert wire.marshals and wire.encode(10, [[1, "a"]])[:1] == decodeworker._MARSHALLED
 
 
 def test_textheavy_values_give_the_same_tables_with_and_without_a_worker():

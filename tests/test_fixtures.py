@@ -584,7 +584,7 @@ def test_sections_decoded_in_a_worker_process(tmp_path, caplog):
     load(io.BytesIO(data), using="target", clear=True, config=off)
     expected = database_digests("target")
     fresh_target()
-    forced = dataclasses.replace(get_config(), decode_worker=True, decode_worker_min_rows=0)
+    forced = dataclasses.replace(get_config(), decode_worker="always", decode_worker_min_rows=0)
     with caplog.at_level(logging.DEBUG, logger="streamdump"):
         load(io.BytesIO(data), using="target", clear=True, config=forced)
     assert database_digests("target") == expected

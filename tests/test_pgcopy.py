@@ -33,7 +33,8 @@ from .test_values import dump, with_value  # noqa: F401  # the module's dump fix
 
 pytestmark = pytest.mark.server
 
-WORKER = {"decode_worker": True, "decode_worker_min_rows": 0}  # a worker for every section
+# a worker for every section, however busy the machine (cpuwatch would else decide)
+WORKER = {"decode_worker": "always", "decode_worker_min_rows": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
