@@ -393,7 +393,8 @@ def test_integers_beyond_64_bits_parsed_exactly(fmt):
     from streamdump.fixtures import iter_fixture
     from streamdump.framing import Framed
 
-    huge = {"big": 123456789012345678901234567890, "neg": -(2**70), "u64": 2**64 - 1}
+    huge = {"big": 123456789012345678901234567890, "neg": -(2**70), "u64": 2**64 - 1,
+            "below_i64": -(2**63) - 1}  # 19 digits, as many as the lowest 64-bit integer's
     records = [
         {"model": "inventory.part", "pk": n, "fields": {"metadata": {"n": n}}} for n in range(50)
     ]
@@ -405,6 +406,7 @@ def test_integers_beyond_64_bits_parsed_exactly(fmt):
     read = list(iter_fixture(Framed(io.BytesIO(raw))))
     assert read == records
     assert type(read[20]["fields"]["metadata"]["big"]) is int
+    assert type(read[20]["fields"]["metadata"]["below_i64"]) is int
 
 
 def test_a_bad_value_names_record_model_and_field_and_changes_nothing(tmp_path):
