@@ -22,7 +22,8 @@ SPARE = 1.5  # cores: this process's one, and half of one for the worker at leas
 MIN_WINDOW = 0.2  # seconds: a shorter look (the clock ticks every 10 ms) keeps the last verdict
 
 
-def _cpus() -> set[int]:
+def cpus() -> set[int]:
+    """The CPUs this process may run on."""
     try:
         return set(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -54,7 +55,7 @@ class CpuWatch:
     """Looks, at each spare() call, at the CPU time its cores had to spare since the last."""
 
     def __init__(self) -> None:
-        self.cpus = _cpus()
+        self.cpus = cpus()
         self._last = self._sample()
         self.verdict = True
         self.free = float(len(self.cpus))  # cores to spare in the last window, for the log

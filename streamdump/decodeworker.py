@@ -48,6 +48,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .cpuwatch import cpus
 from .errors import FormatError, StreamdumpError
 from .reader import RowParser, Section
 
@@ -64,13 +65,6 @@ Work = Callable[[list[list[Any]], int], list[Any]]
 Adapters = dict[type, Callable[[Any], Any]]
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def worker_pays(expected_rows: int | None, min_rows: int | None) -> bool:
     """Whether a section of `expected_rows` (None: not announced) is decoded in a worker.
 
@@ -80,7 +74,7 @@ def worker_pays(expected_rows: int | None, min_rows: int | None) -> bool:
     """
     if min_rows is None or (expected_rows is not None and expected_rows < min_rows):
         return False
-    if _cpus() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if len(cpus()) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return False
     return threading.active_count() == 1
 
