@@ -27,12 +27,13 @@ def pending_migrations(connection: BaseDatabaseWrapper) -> bool:
     return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
 
 
-def migrate(connection: BaseDatabaseWrapper) -> None:
-    """Bring the target's schema up to date with its code (and activated plugins)."""
+def migrate(connection: BaseDatabaseWrapper) -> bool:
+    """Bring the target's schema up to date with its code (and activated plugins); return
+    whether any migration ran."""
     if not pending_migrations(connection):
         # Current already: its post_migrate rows were written when it was migrated.
         log.info("the schema of database %r is current", connection.alias)
-        return
+        return False
     # Inside the import's transaction (where DDL is transactional), foreign keys are checked
     # as each statement runs, as in migrate's own transactions: PostgreSQL refuses to alter a
     # table with deferred checks pending.
@@ -40,6 +41,7 @@ def migrate(connection: BaseDatabaseWrapper) -> None:
         call_command(
             "migrate", database=connection.alias, interactive=False, verbosity=0, skip_checks=True
         )
+    return True
 
 
 @dataclass

@@ -81,3 +81,13 @@ class CpuWatch:
             return self.verdict
         self.verdict = self.free >= SPARE
         return self.verdict
+
+
+def load_leaves_a_core() -> bool:
+    """Whether the one-minute load average leaves SPARE cores of this process's CPUs to it and
+    a helper (for a decision taken before any window was watched; True where it is unknown)."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return True
+    return len(cpus()) - load + 1 >= SPARE  # the load counts this process

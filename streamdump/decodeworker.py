@@ -50,6 +50,7 @@ from typing import Any
 
 from .cpuwatch import cpus
 from .errors import FormatError, StreamdumpError
+from .files import widen_pipe_fd
 from .reader import RowParser, Section
 
 log = logging.getLogger("streamdump")
@@ -62,6 +63,8 @@ _END = b""  # the message that asks the worker for the section's digest
 # first byte (protocol 2 and later) is always b"\x80".
 _MARSHALLED = b"M"
 Work = Callable[[list[list[Any]], int], list[Any]]
+# Work from a batch's row lines (unparsed), which it gives the parser to account for (or parse).
+LineWork = Callable[[RowParser, list[bytes], int], Any]
 Adapters = dict[type, Callable[[Any], Any]]
 
 
@@ -172,10 +175,17 @@ class DecodeWorker:
     the worker. `fallback` does the same here, for a batch whose values cannot be pickled (the
     worker then sends the parsed rows). `adapters` (class -> function) are the driver's own
     adapters of value classes marshal cannot write (_Wire), applied in the worker.
+    `decode_lines(parser, lines, first)`, if given, does the work from the batch's lines instead
+    (the inserter's own encoding of the row lines, pgcsv.py), with the worker's parser.
     """
 
     def __init__(
-        self, section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+        self,
+        section: Section,
+        decode: Work,
+        fallback: Work,
+        adapters: Adapters | None = None,
+        decode_lines: LineWork | None = None,
     ) -> None:
         self.section, self.fallback = section, fallback
         self.peak_rss_kb = 0
@@ -184,6 +194,13 @@ class DecodeWorker:
         context = multiprocessing.get_context("fork")
         worker_in, self._to_worker = context.Pipe(duplex=False)
         self._from_worker, worker_out = context.Pipe(duplex=False)
+        # A batch is a few hundred kilobytes each way. Through 64 KiB pipes each message took
+        # several reads, and the worker's reading thread waits for the GIL (up to the switch
+        # interval, 5 ms) after each one while the worker decodes: the importing process sat
+        # blocked in send, and the worker blocked in its send until this one read the result.
+        # With 1 MiB, a message goes in one write and out in one read (kernel memory, not RSS).
+        for end in (self._to_worker, self._from_worker):
+            widen_pipe_fd(end.fileno())
         parser = RowParser(section)  # the worker's copy parses; this one is never used
         self._process = context.Process(
             target=_serve,
@@ -195,20 +212,12 @@ class DecodeWorker:
                 parser,
                 decode,
                 adapters or {},
+                decode_lines,
             ),
             name=f"streamdump decode {section.model}",
             daemon=True,
         )
-        # The worker starts with Ctrl-C blocked, and unblocks it once it ignores it: a Ctrl-C
-        # at the terminal signals it too, and must not print its traceback.
-        blocked = {signal.SIGINT, signal.SIGTERM}
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-        try:
-            self._process.start()
-        finally:
-            worker_in.close()
-            worker_out.close()
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        start(self._process, worker_in, worker_out)
         log.debug("section %s: decoding in worker process %s", section.model, self._process.pid)
 
     def batches(
@@ -255,12 +264,7 @@ class DecodeWorker:
 
     def close(self) -> None:
         """Stop the worker (it exits when its pipe closes) and wait for it."""
-        self._to_worker.close()
-        self._from_worker.close()
-        self._process.join(timeout=5)
-        if self._process.exitcode is None:
-            self._process.kill()
-            self._process.join()
+        stop(self._process, self._to_worker, self._from_worker)
 
     # --- this side of the pipes --------------------------------------------------------------
 
@@ -314,10 +318,14 @@ class DecodeWorker:
 
 @contextlib.contextmanager
 def worker_for(
-    section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+    section: Section,
+    decode: Work,
+    fallback: Work,
+    adapters: Adapters | None = None,
+    decode_lines: LineWork | None = None,
 ) -> Iterator[DecodeWorker]:
     """A DecodeWorker for the section, stopped when the block ends, however it ends."""
-    worker = DecodeWorker(section, decode, fallback, adapters)
+    worker = DecodeWorker(section, decode, fallback, adapters, decode_lines)
     try:
         yield worker
     finally:
@@ -325,12 +333,41 @@ def worker_for(
 
 
 def decoded_batches(
-    section: Section, decode: Work, fallback: Work, adapters: Adapters | None = None
+    section: Section,
+    decode: Work,
+    fallback: Work,
+    adapters: Adapters | None = None,
+    decode_lines: LineWork | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """(first row number, values) for each batch of the section, decoded in a worker process;
-    `adapters` as DecodeWorker takes them."""
-    with worker_for(section, decode, fallback, adapters) as worker:
+    `adapters` and `decode_lines` as DecodeWorker takes them."""
+    with worker_for(section, decode, fallback, adapters, decode_lines) as worker:
         yield from worker.batches(section.line_batches(worker.finish))
+
+
+def start(process: Any, *theirs: Any) -> None:
+    """Start a forked process and close `theirs`, its ends of the pipes, here. It starts with
+    Ctrl-C blocked and unblocks it once it ignores it (_settle): a Ctrl-C at the terminal
+    signals it too, and must not print its traceback."""
+    blocked = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+    try:
+        process.start()
+    finally:
+        for end in theirs:
+            end.close()
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def stop(process: Any, *ends: Any) -> None:
+    """Close this side's ends of a forked process's pipes (it exits when they close) and wait
+    for it; killed if it has not gone within five seconds."""
+    for end in ends:
+        end.close()
+    process.join(timeout=5)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
 
 
 # --- the worker's side -----------------------------------------------------------------------
@@ -358,6 +395,36 @@ def _settle(parent: int) -> None:
             wrapper.connection = None
 
 
+def _malloc_trim() -> Callable[[], Any]:
+    """glibc's malloc_trim(0), or a function doing nothing where there is none."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+        return lambda: trim(0)
+    return lambda: None
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (Linux; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+# Batches of wide rows are megabytes each: glibc then raises its mmap threshold (to the size of
+# the largest block freed, up to 32 MB) and takes them from its heaps, where the freed batches
+# stay, split up by the small objects decoding made between them: measured, the worker of a
+# 1M-row section of the textheavy schema grew to 290-400 MB. Free pages are given back once the
+# worker holds more than TRIM_ABOVE (about 65-70 MB is its usual size): after every batch, the
+# next batch's pages had to be faulted in again, which cost about half the section's time more.
+TRIM_ABOVE = 80 << 20
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+trim = _malloc_trim()
+
+
 def _receive_into(inbox: Any, messages: queue.SimpleQueue[bytes | None]) -> None:
     # A thread, so that the parent never waits to send while the worker waits to send to it.
     try:
@@ -375,6 +442,7 @@ def _serve(
     parser: RowParser,
     decode: Work,
     adapters: Adapters,
+    decode_lines: LineWork | None,
 ) -> None:
     for end in theirs:  # the parent's ends: the pipes close when the parent's copies do
         end.close()
@@ -388,13 +456,17 @@ def _serve(
                 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 outbox.send_bytes(_dumps(("end", parser.hexdigest(), peak)))
                 return
-            first = int.from_bytes(data[:8], "little")
-            lines = data[8:].split(b"\n")
-            del data
+            first, data = int.from_bytes(data[:8], "little"), data[8:]
             try:
-                rows = parser.parse(lines, first)
-                del lines
-                values = decode(rows, first)
+                if decode_lines is not None:
+                    lines = data.split(b"\n")
+                    del data
+                    rows, values = [], decode_lines(parser, lines, first)
+                    del lines
+                else:
+                    rows = parser.parse_joined(data, first)
+                    del data
+                    values = decode(rows, first)
             except FormatError as exc:
                 outbox.send_bytes(
                     _dumps(("format", exc.message, exc.line, exc.section, exc.row, exc.column))
@@ -410,5 +482,7 @@ def _serve(
             del rows, values
             outbox.send_bytes(payload)
             del payload
+            if resident_bytes() > TRIM_ABOVE:
+                trim()
     except OSError:  # the parent closed its end: stop
         return

@@ -88,11 +88,19 @@ def widen_pipe(stream: BinaryIO) -> None:
     holds less and the system allows it (otherwise nothing changes)."""
     try:
         fd = stream.fileno()
+    except (OSError, AttributeError, ValueError):  # no file descriptor
+        return
+    widen_pipe_fd(fd)
+
+
+def widen_pipe_fd(fd: int) -> None:
+    """widen_pipe() of a file descriptor."""
+    try:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return
         if fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ) < PIPE_BYTES:
             fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (OSError, AttributeError, ValueError):  # not Linux, a limit lower than ours, no fd
+    except (OSError, AttributeError, ValueError):  # not Linux, a limit lower than ours
         pass
 
 

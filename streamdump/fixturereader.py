@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import orjson
-
+from . import exactjson
 from .errors import FormatError
 from .fixturestream import FixtureTables, map_ids
 from .reader import Section, StreamReader
@@ -89,10 +88,10 @@ class FixtureReader(StreamReader):
         check it against (the first pass wrote the spool)."""
         label, mapped = self._sources[section.model]
         size, first = self.batch_size, 1
-        dumps = orjson.dumps
+        loads, dumps = self.tables.spool.loads(label), exactjson.dumps
         for lines in self.tables.spool.line_batches(label):
             if mapped:  # rare: ids of regenerated rows, replaced by their natural keys
-                rows = [orjson.loads(line) for line in lines]
+                rows = [loads(line) for line in lines]
                 map_ids(label, rows, mapped)
                 lines = [dumps(row) for row in rows]
             for start in range(0, len(lines), size):

@@ -25,10 +25,11 @@ from typing import Any
 from django.apps import apps
 from django.db import models
 
+from . import exactjson
 from .codecs import codec_name, encoder
 from .conf import Config
 from .errors import FormatError
-from .fixtures import json_numbers
+from .fixtures import json_document
 from .tables import Table, phase_of
 
 Convert = Callable[[Any], Any]
@@ -108,7 +109,7 @@ def value_converter(field: models.Field, codec: str) -> Convert:
     """The function turning one non-NULL fixture value of `field` into its stream value."""
     value_field = field.target_field if field.is_relation else field
     if codec == "json":
-        return lambda v: [json_numbers(v)]
+        return lambda v: [json_document(v)]
     native = _NATIVE.get(codec)
     check = _STRING_CHECKS.get(codec)
     encode = encoder(codec, value_field) or (lambda v: v)
@@ -259,6 +260,22 @@ class RecordRows:
     def error(self, number: int, field: str, message: str) -> FormatError:
         """An error naming the record, its model and the field."""
         return FormatError(f"record {number} ({self.label}), field {field}: {message}")
+
+    def unwritable(
+        self, number: int, label: str, row: list[Any], exc: Exception
+    ) -> FormatError:
+        """The error for one of the record's rows (of table `label`) that JSON cannot hold (a
+        lone surrogate, nesting deeper than orjson writes), naming the field."""
+        if label == self.label:
+            names = [f.name for f in self.table.fields]
+        else:  # a many-to-many row: its field's
+            names = [name for name, through, *_ in self.m2m if through.label == label] * 3
+        for name, value in zip(names, row, strict=False):
+            try:
+                exactjson.dumps(value)
+            except TypeError as refused:
+                return self.error(number, name, f"invalid value {value!r:.60}: {refused}")
+        return FormatError(f"record {number} ({self.label}): {exc}")
 
     def rows(
         self,

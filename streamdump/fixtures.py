@@ -46,9 +46,11 @@ def iter_fixture(framed: Framed) -> Iterator[Any]:
     number = 0
     try:
         if framed.kind is Kind.FIXTURE_JSON:
-            for number, item in enumerate(_array_items(framed), 1):  # noqa: B007
-                framed.mark()  # each object may be as long as a line
-                yield item
+            items = _ArrayItems(framed)
+            try:
+                yield from items
+            finally:
+                number = items.count
             return
         for line in framed.lines():
             if line.strip():
@@ -71,6 +73,22 @@ def json_numbers(value: Any) -> Any:
     return value
 
 
+def json_document(value: Any) -> Any:
+    """A record's JSON document as the stream holds it: json_numbers(), and NaN or an infinity
+    refused (ValueError), which no JSON text can hold (orjson would write null for them)."""
+    cls = value.__class__
+    if cls is Decimal or cls is float:
+        number = float(value)
+        if number - number != 0:
+            raise ValueError(f"{value} in a JSON document is not a number JSON can hold")
+        return number
+    if cls is list:
+        return [json_document(v) for v in value]
+    if cls is dict:
+        return {k: json_document(v) for k, v in value.items()}
+    return value
+
+
 def is_metadata(obj: Any) -> bool:
     """Whether a fixture object is a metadata record (InvenTree's export-records writes one)."""
     return isinstance(obj, dict) and obj.get("metadata") is True and "model" not in obj
@@ -83,20 +101,46 @@ _SEPARATOR = re.compile(rb"[ \t\n\r]*,[ \t\n\r]*").match
 # too (nested objects, text in strings): the span is then not valid JSON, as no proper prefix
 # of an object is, and the search goes on.
 _OBJECT_END = re.compile(rb"\}[ \t\n\r]*(?:,[ \t\n\r]*(?=\{)|\])").search
-# 19 digits or more in a row: perhaps a number orjson would read as a float (an integer beyond
-# 64 bits: above 18446744073709551615, which has 20 digits, or below -9223372036854775808, which
-# has 19), or perhaps only text; either way the exact parser reads that item. Digits are made
-# zeros and the zeros looked for: ten times faster than a regular expression.
+# A number orjson reads otherwise than exactly: an integer beyond 64 bits (above
+# 18446744073709551615, which has 20 digits, or below -9223372036854775808, which has 19), or a
+# number with 19 digits or more in its fraction or exponent (the exact parser keeps those as
+# Decimal). Each has 19 digits in a row, and each such run is looked at: 20 or more digits, a
+# run after "-" beyond 64 bits, or one next to ".", "e", "E" or "+" send the item to the exact
+# parser; a run of exactly 19 digits otherwise is an unsigned integer below 2**64, or only
+# text, and orjson reads either exactly (a sort key, a hash: common in real data). Digits are
+# made zeros and the zeros looked for: ten times faster than a regular expression.
 _DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else i for i in range(256))
 _LONG = b"0" * 19
+_GOES_ON = frozenset(b"0.eE")  # after a run: it is longer, or a float's
+_FLOAT_BEFORE = frozenset(b".eE+")  # before a run: a float's fraction or exponent
+_MINUS, _I64_MIN = ord("-"), b"9223372036854775808"
 
 
 def _long_number(data: bytes) -> bool:
-    """Whether 19 digits or more follow one another somewhere in `data`."""
-    return _LONG in data.translate(_DIGITS)
+    """Whether `data` may hold a number that orjson does not read exactly (see above)."""
+    return _long_number_at(data) >= 0
+
+
+def _long_number_at(data: bytes) -> int:
+    """Where the first run of digits that may be such a number starts in `data`, or -1."""
+    digits = data.translate(_DIGITS)
+    at = digits.find(_LONG)
+    while at >= 0:
+        end = at + 19
+        if end < len(digits) and digits[end] in _GOES_ON:
+            return at
+        if at:
+            before = digits[at - 1]
+            if before in _FLOAT_BEFORE or (before == _MINUS and data[at:end] > _I64_MIN):
+                return at
+        at = digits.find(_LONG, end)
+    return -1
 
 
 _OBJECT_END_AT = re.compile(rb"\}[ \t\n\r]*,[ \t\n\r]*(?=\{)").match
+_RECORD_NEXT = re.compile(rb'\}[ \t\n\r]*,[ \t\n\r]*\{[ \t\n\r]*"model"[ \t\n\r]*:').match
+_RECORD_START = re.compile(rb'\{[ \t\n\r]*"model"[ \t\n\r]*:').match
+_SPAN_TRIES = 64  # "}" looked at from the end of what was read, for where a record ends
 _SLOW = object()
 _MAX_TRIES = 8  # spans tried per item before the exact parser reads it (linear time)
 _PER_ITEM = 256  # items read one by one after a span of many could not be parsed at once
@@ -120,38 +164,65 @@ class _ArrayItems:
         self.chunks = framed.chunks()
         self.buffer, self.pos, self.ended = b"", 0, False
         self.per_item = 0
+        self.count = 0  # items yielded
 
     def objects(self) -> list[Any] | None:
         """The objects from pos to the last one that ends in what was read, parsed by one orjson
         call (a Python step per object less); None where that cannot be done.
 
-        The span ends where the last object of the buffer may end (before ", {"); if that is
+        The span ends where the last object of the buffer may end (_span_end); if that is
         inside an object, the span is not a JSON array's items (that object's "{" is not
-        closed) and orjson refuses it: the items are then read one by one for a while.
+        closed) and orjson refuses it: the items are then read one by one for a while. A span
+        holding a number orjson would misread ends before the object holding it, which the
+        exact parser reads next, alone.
         """
         buffer, pos = self.buffer, self.pos
         if buffer[pos : pos + 1] != b"{":
             return None
-        end = len(buffer)
-        for _ in range(16):
-            end = buffer.rfind(b"}", pos, end)
-            if end < 0:
-                return None
-            if _OBJECT_END_AT(buffer, end):
-                break
-        else:
+        end = self._span_end(pos, len(buffer))
+        if end < 0:
             return None
         span = buffer[pos : end + 1]
-        if len(span) > self.framed.max_line or _long_number(span):
+        if len(span) > self.framed.max_line:
             self.per_item = _PER_ITEM
             return None
+        long_at = _long_number_at(span)
+        if long_at >= 0:
+            end = self._span_end(pos, pos + long_at)
+            if end < 0:  # the object at pos holds it
+                return None
+            span = buffer[pos : end + 1]
         try:
             items: list[Any] = orjson.loads(b"".join((b"[", span, b"]")))
         except orjson.JSONDecodeError:
             self.per_item = _PER_ITEM
             return None
         self.pos = end + 1
+        if long_at >= 0:
+            self.per_item = 1  # the object holding the number, by the exact parser
         return items
+
+    def _span_end(self, pos: int, limit: int) -> int:
+        """Where the last object starting at or after pos and ending before `limit` may end
+        (its "}"), or -1: before ", {"; where the object at pos starts with the key "model", as
+        dumpdata writes every record, only before another such object. In a valid document a
+        "{" followed by '"model":' is no string's: only a nested object listed with that key
+        can mislead it (orjson then refuses the span), while "}, {" is in every JSON field
+        holding a list of objects."""
+        buffer, end, fallback = self.buffer, limit, -1
+        # Records that start with "model" (dumpdata's) end only before another: a "}, {" in
+        # the last record, cut by the end of what was read, is not taken for its end.
+        records = _RECORD_START(buffer, pos) is not None
+        for _ in range(_SPAN_TRIES):
+            end = buffer.rfind(b"}", pos, end)
+            if end < 0:
+                break
+            if _OBJECT_END_AT(buffer, end):
+                if _RECORD_NEXT(buffer, end):
+                    return end
+                if fallback < 0 and not records:
+                    fallback = end
+        return fallback
 
     def more(self, at_least: int = 1) -> bool:
         """Read at least `at_least` more bytes (fewer at the end); False at the end."""
@@ -266,8 +337,10 @@ class _ArrayItems:
                 if batch is None:
                     self.per_item -= self.per_item > 0
                     yield self.item()
+                    self.count += 1
                 else:
                     yield from batch
+                    self.count += len(batch)
                 # The usual case in one match: ", " (dumpdata) or ",\n  " (--indent) and the
                 # next item in what was read.
                 found_at = separator(self.buffer, self.pos)
@@ -287,11 +360,6 @@ class _ArrayItems:
 
 
 _MIN_READ = 1 << 16
-
-
-def _array_items(framed: Framed) -> Iterator[Any]:
-    """The items of the fixture's JSON array, in file order (see _ArrayItems)."""
-    return iter(_ArrayItems(framed))
 
 
 def fixture_summary(framed: Framed) -> tuple[dict[str, Any] | None, dict[str, int]]:

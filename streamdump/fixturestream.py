@@ -24,11 +24,12 @@ from typing import Any, BinaryIO
 import django
 from django.db import models
 
-from . import __version__
+from . import __version__, fixturesplit
 from .conf import Config
 from .errors import FormatError
 from .fixturerows import KeySet, RecordRows, model_of
 from .fixtures import is_metadata, iter_fixture, json_numbers
+from .fixturesplit import FirstPassHelper, merged_natural
 from .fixturespool import ChunkSpool
 from .framing import Framed, Kind
 from .tables import model_tables
@@ -67,42 +68,80 @@ class FixtureTables:
     def _read(self, framed: Framed, ignore_missing: bool) -> None:
         by_label: dict[Any, RecordRows | None] = {}
         add = self.spool.add
-        for number, record in enumerate(iter_fixture(framed), 1):
-            if not isinstance(record, dict):
-                raise FormatError(f"record {number} is not a JSON object: {record!r:.60}")
-            if number == 1 and is_metadata(record):
-                self.metadata = json_numbers(record)
-                continue
-            self.records += 1
-            label = record.get("model")
-            try:
-                rows = by_label[label]
-            except (KeyError, TypeError):
-                rows = by_label[label] = self._record_rows(label, number)
-            if rows is None:
-                self.skipped[str(label)] = self.skipped.get(str(label), 0) + 1
-                if not ignore_missing:
-                    raise FormatError(
-                        f"record {number}: model {label} is not installed in this project "
-                        "(--ignore-missing skips its records)"
-                    )
-                continue
-            for table, row in rows.rows(number, record, self._next_id):
-                add(table, row)
-            if rows.regenerated and record.get("pk") is not None:
-                self._regenerated[rows.label][record["pk"]] = row
-        for rows in by_label.values():
-            if rows is None:
-                continue
-            for table, columns in rows.natural.items():
+        # After HELPER_AFTER records, a forked helper converts the records of some models
+        # first seen from then on (fixturesplit.py).
+        helper_at = fixturesplit.HELPER_AFTER if fixturesplit.helper_pays(self.config) else -1
+        helper: FirstPassHelper | None = None
+        number = 0
+        try:
+            for number, record in enumerate(iter_fixture(framed), 1):
+                if number == helper_at:
+                    helper = FirstPassHelper(self._record_rows, self._next_id)
+                if not isinstance(record, dict):
+                    raise FormatError(f"record {number} is not a JSON object: {record!r:.60}")
+                if number == 1 and is_metadata(record):
+                    self.metadata = json_numbers(record)
+                    continue
+                self.records += 1
+                label = record.get("model")
+                try:
+                    rows = by_label[label]
+                except (KeyError, TypeError):
+                    rows = by_label[label] = self._record_rows(label, number)
+                    if helper is not None and rows is not None:
+                        helper.takes(label, rows)
+                if rows is None:
+                    self.skipped[str(label)] = self.skipped.get(str(label), 0) + 1
+                    if not ignore_missing:
+                        raise FormatError(
+                            f"record {number}: model {label} is not installed in this project "
+                            "(--ignore-missing skips its records)"
+                        )
+                    continue
+                if helper is not None:
+                    if label in helper.labels:
+                        helper.add(number, record, rows, framed.bytes_read)
+                        continue
+                    helper.converted_here(rows)
+                for table, row in rows.rows(number, record, self._next_id):
+                    try:
+                        add(table, row)
+                    except TypeError as exc:
+                        raise rows.unwritable(number, table, row, exc) from None
+                if rows.regenerated and record.get("pk") is not None:
+                    self._regenerated[rows.label][record["pk"]] = row
+            found = [merged_natural(by_label)]
+            if helper is not None:
+                found.append(self._helper_finished(helper, before=None))
+        except FormatError:
+            if helper is not None and not helper.finished:  # its error may come first
+                self._helper_finished(helper, before=number + 1)
+            raise
+        finally:
+            if helper is not None:
+                helper.close()
+        for natural, keys in found:
+            for table, columns in natural.items():
                 self.natural[table] |= columns
-            known = self.natural_keys[rows.label]
-            for column, keys in rows.keys.items():
-                if column in known:
-                    known[column].merge(keys)
-                else:
-                    known[column] = keys
+            for label, by_column in keys.items():
+                known = self.natural_keys[label]
+                for column, keyset in by_column.items():
+                    if column in known:
+                        known[column].merge(keyset)
+                    else:
+                        known[column] = keyset
         self.keys = self.source_keys()
+
+    def _helper_finished(
+        self, helper: FirstPassHelper, before: int | None
+    ) -> tuple[dict[str, set[str]], dict[str, dict[str, KeySet]]]:
+        """What the helper found; its first error raised if it came before record `before`
+        (None: the end); the helper's rows read as the spool's own."""
+        error, found = helper.finish()
+        if error is not None and (before is None or error[0] < before):
+            raise FormatError(error[1])
+        self.spool.adopt(helper.spool)
+        return found
 
     def source_keys(self) -> dict[str, dict[Any, list[Any]]]:
         """Natural key of every regenerated row the fixture gives with its id, by that id.

@@ -315,15 +315,18 @@ class Framed:
         head = _joined(pieces)
         del pieces
         self.kind = _kind_of(head[: max_line + 1])
+        self.bytes_read = 0  # decompressed bytes handed over by chunks() so far
         self._chunks = self._replay(head, chunks)
         self._buffer, self._offset = b"", 0
         self._since_mark = 0
 
-    @staticmethod
-    def _replay(head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    def _replay(self, head: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
         if head:
+            self.bytes_read += len(head)
             yield head
-        yield from rest
+        for data in rest:
+            self.bytes_read += len(data)
+            yield data
 
     def chunks(self) -> Iterator[bytes]:
         """The decompressed bytes from the first one."""

@@ -38,7 +38,7 @@ from .deferred import DeferredKeys
 from .errors import CodecError, FormatError, StreamdumpError
 from .natural import NaturalKeys
 from .naturalkeys import merge_rows, pks_by_key
-from .reader import Section
+from .reader import RowParser, Section
 from .startup import replaces_startup_rows
 from .summary import Loaded
 from .tables import Table
@@ -114,6 +114,9 @@ class SectionLoader:
         # Set by a loader whose inserter takes a batch in its own encoding (PostgreSQL: one
         # COPY text block), made from the stream's values instead of decoded rows.
         self.encode_block: Callable[[list[list[Any]]], Sized] | None = None
+        # Set with it where the inserter may also take a batch made from the row lines as they
+        # are (PostgreSQL: CSV), unparsed; the lines it leaves are parsed and decoded.
+        self.encode_lines: Callable[[list[bytes]], tuple[Any, list[int]]] | None = None
         # Natural-key columns resolved in batches: (position in the row, related model, whether
         # a key the target lacks may wait for the end of the import, NULL until then; not in
         # merged rows, whose ids the target chooses).
@@ -236,9 +239,18 @@ class SectionLoader:
         ):
             adapters = self.context.backend.driver_adapters()
             for first, values in decoded_batches(
-                section, self.decode_batch, self.decode_batch, adapters
+                section,
+                self.decode_batch,
+                self.decode_batch,
+                adapters,
+                self.decode_lines if self.encode_lines is not None else None,
             ):
                 yield first, [], values
+            return
+        if self.encode_lines is not None and section.has_lines:
+            parser = RowParser(section)
+            for first, lines in section.line_batches(parser.hexdigest):
+                yield first, [], self.decode_lines(parser, lines, first)
             return
         for first, rows in section.batches():
             if self.batched:
@@ -268,14 +280,33 @@ class SectionLoader:
     def abort(self) -> None:
         """After a failure: end what spans the section, without raising."""
 
-    def decode_batch(self, rows: list[list[Any]], first: int) -> Any:
+    def decode_lines(self, parser: RowParser, lines: list[bytes], first: int) -> Any:
+        """A batch of row lines encoded by encode_lines, and the lines it leaves parsed by
+        `parser` and encoded by encode_block after it; `parser` accounts for every line."""
+        assert self.encode_lines is not None and self.encode_block is not None
+        block, left = self.encode_lines(lines)
+        if block is None:
+            return self.decode_batch(parser.parse(lines, first), first)
+        if left:
+            # Only the lines left are parsed; a bad one is named by its row all the same.
+            block.then = self.decode_batch(parser.parse_some(lines, first, left), first, left)
+        else:
+            parser.account(lines)
+        return block
+
+    def decode_batch(
+        self, rows: list[list[Any]], first: int, positions: list[int] | None = None
+    ) -> Any:
         """The rows decoded for the target (a list of rows, or what the inserter's block
-        encoder makes of them); a bad value names its row and column."""
+        encoder makes of them); a bad value names its row and column. `positions`: those of
+        the rows in their batch, where they are some of its rows (decode_lines)."""
         if self.encode_block is not None:
             try:
                 return self.encode_block(rows)
             except CodecError as exc:
-                raise self.bad_value(exc, first + (exc.row_offset or 0)) from None
+                offset = exc.row_offset or 0
+                number = first + (offset if positions is None else positions[offset])
+                raise self.bad_value(exc, number) from None
         decode = self.decode
         try:
             return [decode(row) for row in rows]
@@ -316,11 +347,11 @@ class InsertLoader(SectionLoader):
             section_mode=str(context.load_data) if whole else None,
         )
         if isinstance(self.inserter, BlockInserter):
-            self.encode_block = self.inserter.block_encoder(
-                [self.codecs[f.column] for f in self.fields],
-                self.fields,
-                self.column_decoders(self.fields, prep=True),
-            )
+            codecs = [self.codecs[f.column] for f in self.fields]
+            decoders = self.column_decoders(self.fields, prep=True)
+            self.encode_block = self.inserter.block_encoder(codecs, self.fields, decoders)
+            if self.encode_block is not None and not self.batched and not self.needs_rows:
+                self.encode_lines = self.inserter.line_encoder(codecs, self.fields, decoders)
 
     def load(self, on_rows: Callable[[int], None]) -> Loaded:
         """Load the section into its table, readied for a bulk load by the backend."""

@@ -13,9 +13,9 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
 from django.db import DatabaseError, connections
 
+from . import exactjson
 from .backends import Backend, backend_for
 from .codecs import Fn, encoder, row_function
 from .errors import CodecError, StreamdumpError
@@ -46,22 +46,35 @@ def read_table(
     pk = table.model._meta.pk
     select: list[Any] = []
     encoders: list[Fn | None] = []
-    for f, codec, default in zip(table.fields, table.codecs, table.select(), strict=True):
+    # The same with JSON documents read by orjson alone, for the pages whose JSON texts hold no
+    # integer beyond 64 bits: looked for in the whole page at once.
+    plain: list[Fn | None] = []
+    documents: list[int] = []
+    for i, (f, codec, default) in enumerate(
+        zip(table.fields, table.codecs, table.select(), strict=True)
+    ):
         # The primary key stays as Django reads it: the next page starts after its value.
         cheaper = None if codec == "natural" or f is pk else backend.read_column(f, codec)
         if cheaper is not None:
             select.append(cheaper[0])
             encoders.append(cheaper[1])
+            plain.append(cheaper[1])
         else:
             keys = keys_by_pk.get(f.related_model._meta.label) if f.is_relation else None
             select.append(default)
             encoders.append(encoder(codec, f, keys))
+            plain.append(encoder(codec, f, keys, within_64_bits=True))
+            if codec == "json":
+                documents.append(i)
     pk_index = table.fields.index(pk)
     queryset = table.model._base_manager.using(using).order_by("pk").values_list(*select)
     count, last, written = 0, None, 0
     limit = min(batch_size, _FIRST_PAGE)
-    encode: Fn | None = None
+    exact: Fn | None = None
+    encode: Fn = tuple
+    plainly: Fn = tuple
     convert: Fn = tuple
+    at: list[int] = []  # positions of the JSON documents in the raw rows
     while True:
         page = queryset if last is None else queryset.filter(pk__gt=last)
         try:
@@ -71,8 +84,13 @@ def read_table(
             raise read_error(table, using, exc) from exc
         if not rows:
             break
-        if encode is None:  # the same columns and converters on every page
-            encode, convert = _row_functions(compiler, table, encoders, backend)
+        if exact is None:  # the same columns and converters on every page
+            exact, convert, order = _row_functions(compiler, table, encoders, backend)
+            plainly = exact
+            if documents:
+                plainly = _row_functions(compiler, table, plain, backend)[0]
+                at = [order[i] for i in documents]
+        encode = exact if at and _long_numbers(rows, at) else plainly
         try:
             written += sink([encode(row) for row in rows])
         except (CodecError, TypeError) as exc:
@@ -94,6 +112,16 @@ def count_rows(table: Table, using: str) -> int:
         raise read_error(table, using, exc) from exc
 
 
+def _long_numbers(rows: list[Any], at: list[int]) -> bool:
+    """Whether the JSON texts in positions `at` of a page's raw rows may hold an integer beyond
+    64 bits (exactjson.has_long_number, over the page at once)."""
+    try:
+        text = "\n".join([row[i] for row in rows for i in at if row[i] is not None])
+    except TypeError:  # not text: each value looked at by the exact encoder
+        return True
+    return exactjson.has_long_number(text)
+
+
 def read_error(table: Table, using: str, exc: DatabaseError) -> StreamdumpError:
     """The error for a table the database refused to read."""
     return StreamdumpError(
@@ -112,8 +140,8 @@ def _fetch(compiler: Any, limit: int, backend: Backend) -> list[Any]:
 
 def _row_functions(
     compiler: Any, table: Table, encoders: list[Fn | None], backend: Backend
-) -> tuple[Fn, Fn]:
-    """(encode, convert) for the compiler's raw rows.
+) -> tuple[Fn, Fn, list[int]]:
+    """(encode, convert, position of each field in the raw rows) for the compiler's raw rows.
 
     Reading pages through the compiler instead of iterating the queryset skips Django's
     per-row layers; the columns' converters (backend and field, as the compiler lists them)
@@ -159,7 +187,7 @@ def _row_functions(
                 values[i] = fn(values[i], expression, connection)
         return tuple(values)
 
-    return encode, convert
+    return encode, convert, order
 
 
 def _source_field(expression: Any) -> Any:
@@ -173,7 +201,7 @@ def _source_field(expression: Any) -> Any:
 
 def _encodes(encode: Fn, row: Any) -> bool:
     try:
-        orjson.dumps(encode(row))
+        exactjson.dumps(encode(row))
     except (CodecError, TypeError):
         return False
     return True
@@ -183,10 +211,10 @@ def _encode_error(table: Table, row: tuple[Any, ...], pk_index: int, exc: Except
     column = None
     if isinstance(exc, CodecError) and exc.column_index is not None:
         column = table.columns[exc.column_index]
-    else:  # orjson refused a value: find which
+    else:  # the JSON encoder refused a value: find which
         for name, value in zip(table.columns, row, strict=True):
             try:
-                orjson.dumps(value)
+                exactjson.dumps(value)
             except TypeError:
                 column = name
                 break

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, NoReturn
 
 import orjson
 
+from . import exactjson
 from .errors import FormatError, TruncatedStream
 from .format import FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
 from .framing import DEFAULT_MAX_LINE, Framed, Kind, LineTooLong
@@ -172,49 +174,129 @@ class MediaFile:
         yield from self._reader._file_chunks(self)
 
 
+# The codecs whose values may hold an integer beyond 64 bits: JSON documents, natural keys.
+_ANY_INTEGER = frozenset({"json", "natural"})
+# A float at or above 2**63 in magnitude, as orjson writes it: with an exponent of 18 or more.
+_LARGE_EXPONENT = re.compile(rb"[0-9]e\+?(?:1[89]|[2-9][0-9]|[0-9]{3})")
+# Where orjson writes "e+" (as 3.13 does), that is looked for first: bytes.find is about ten
+# times faster than a regular expression over the text.
+_PLUS = b"e+" in orjson.dumps(1e20)
+
+
+def _large_exponent(text: bytes) -> bool:
+    """Whether orjson's text of JSON values holds a float at or above 2**63 in magnitude."""
+    if not _PLUS:
+        return _LARGE_EXPONENT.search(text) is not None
+    at = text.find(b"e+")
+    while at >= 0:
+        if at and _LARGE_EXPONENT.match(text, at - 1):
+            return True
+        at = text.find(b"e+", at + 2)
+    return False
+
+
 class RowParser:
     """Parses the row lines of one section, batch by batch and in order, into rows: a digest
     over every line, and each row checked to be an array of the section's width.
 
     Holds no state but the digest, so that the parsing of a section may run in another process
     (decodeworker.py) from a copy of its Section; a bad row is named by its row and line.
+    Rows are read by orjson, but where a batch may hold an integer beyond 64 bits (in a JSON
+    document or a natural key: exactjson.py), whose lines are read exactly.
     """
 
     def __init__(self, section: Section) -> None:
         self.model, self.section_line = section.model, section.line
         self.width = len(section.columns)
         self._digest = row_digest()
+        # Other columns hold no integer beyond 64 bits: their sections need no look.
+        self.documents = [i for i, codec in enumerate(section.codecs) if codec in _ANY_INTEGER]
 
     def hexdigest(self) -> str:
         """The digest of every line parsed so far (newlines included, as the export wrote)."""
         return self._digest.hexdigest()
 
-    def parse(self, lines: list[bytes], first: int) -> list[list[Any]]:
-        """The rows of `lines`, the row numbered `first` and those after it."""
-        digest, width = self._digest, self.width
+    def account(self, lines: list[bytes]) -> None:
+        """Add `lines` to the digest, for a batch its caller checked by other means (pgcsv)."""
+        digest = self._digest
         for line in lines:
             digest.update(line)  # no copy of the line: it may be long
             digest.update(b"\n")
+
+    def parse(self, lines: list[bytes], first: int) -> list[list[Any]]:
+        """The rows of `lines`, the row numbered `first` and those after it."""
+        self.account(lines)
+        return self._rows(lines, first)
+
+    def parse_joined(self, data: bytes, first: int) -> list[list[Any]]:
+        """parse() of the batch's lines joined by newlines (as the decode worker receives
+        them): the same digest in one update instead of two per line."""
+        self._digest.update(data)
+        self._digest.update(b"\n")
+        return self._rows(data.split(b"\n"), first)
+
+    def _rows(self, lines: list[bytes], first: int) -> list[list[Any]]:
+        width = self.width
         # One loads() per line: as fast as one call over the joined batch, and the parser's
         # transient memory stays at one line's worth instead of ~15 times the batch.
         loads = orjson.loads
         try:
             rows = [loads(line) for line in lines]
         except orjson.JSONDecodeError:
-            self._locate_bad_row(lines, first)
+            if not self.documents:
+                self._locate_bad_row(lines, first)
+            rows = self._exactly(lines, first)  # perhaps an integer beyond a double's range
         if any(len(r) != width for r in rows):
+            self._locate_bad_row(lines, first)
+        if self.documents and self._floats_from_integers(rows):
+            rows = self._exactly(lines, first)
+        return rows
+
+    def parse_some(self, lines: list[bytes], first: int, positions: list[int]) -> list[list[Any]]:
+        """The rows of the lines at `positions` (in order) of a batch whose every line goes
+        into the digest; a bad one is named by its row and line."""
+        self.account(lines)
+        some = [lines[i] for i in positions]
+        try:
+            rows = [orjson.loads(line) for line in some]
+        except orjson.JSONDecodeError:
+            self._locate_bad_row(lines, first)
+        if any(len(r) != self.width for r in rows):
             self._locate_bad_row(lines, first)
         return rows
 
+    def _floats_from_integers(self, rows: list[list[Any]]) -> bool:
+        """Whether the batch's JSON documents (and natural keys) may hold a float orjson made
+        of an integer beyond 64 bits: at or above 2**63 in magnitude, which orjson writes with
+        an exponent of 18 or more. Their values are written once more, by one orjson call,
+        and the exponents looked for: a few instructions a byte of the documents alone, where
+        looking for long numbers in the lines costs ten a byte of every column."""
+        documents = self.documents
+        values = [row[i] for row in rows for i in documents]
+        try:
+            text = orjson.dumps(values)
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes: read exactly
+            return True
+        return _large_exponent(text)
+
+    def _exactly(self, lines: list[bytes], first: int) -> list[list[Any]]:
+        """The rows of `lines` read by exactjson.loads (integers of any size exact)."""
+        loads = exactjson.loads
+        try:
+            return [loads(line) for line in lines]
+        except ValueError:
+            self._locate_bad_row(lines, first)
+
     def _locate_bad_row(self, lines: list[bytes], first: int) -> NoReturn:
         width = self.width
+        loads = exactjson.loads if self.documents else orjson.loads
         for offset, line in enumerate(lines):
             # Row n of a section is n lines after its section line.
             row_number = first + offset
             line_number = self.section_line + row_number
             try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+                row = loads(line)
+            except ValueError as exc:
                 raise FormatError(
                     f"invalid JSON row: {exc}",
                     section=self.model,
@@ -277,8 +359,8 @@ class StreamReader:
 
     def _control(self, line: bytes, expect: str) -> dict[str, Any]:
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
+            obj = exactjson.loads(line)  # a fixture's metadata record may hold any integer
+        except ValueError as exc:
             raise FormatError(f"invalid JSON in {expect} line: {exc}", line=self._lineno) from None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             raise FormatError(f"expected {expect} line, got {line[:60]!r}", line=self._lineno)

@@ -8,7 +8,8 @@ says so, and never open, commit or roll back one. Steps, in order:
  2. preflight       migrations, models and columns, before anything is written
  3. refusal         without --clear, a target holding rows in the way is refused (startup.py)
  4. migrate         make the target's schema current
- 5. clear           with --clear, empty every table (else: check again that the target is empty)
+ 5. clear           with --clear, empty every table (else, where step 4 ran migrations, which
+                    may write rows: check again that the target is empty)
  6. auth            content types and permissions by natural key, users, groups
  7. settings        rows the application wrote at start-up make way for the dump's
  8. plugin config   same rule
@@ -144,6 +145,9 @@ class Sequencer:
         self.ignore_missing = ignore_missing
         self.strict_migrations = strict_migrations
         self.upgrade: Upgrade | None = None  # a dump older than the code (upgrade.py)
+        # Whether this import ran migrations before its first write (migrate, or the schema at
+        # the dump's state): they may have written rows the refusal did not see.
+        self.migrated = False
         self.installed: set[str] = set()  # the apps installed before the plugins' reload
         self.connection = connections[using]
         self.events = events or ImportEvents()
@@ -312,10 +316,14 @@ class Sequencer:
     def _clear_or_refuse(self) -> Step:
         if self.clear:
             return Step("clear", self.clear_target)
-        return Step(
-            "check that the target is empty",
-            lambda: refuse_non_empty(*self._refusal_args()),
-        )
+        return Step("check that the target is empty", self.refuse_rows_of_migrations)
+
+    def refuse_rows_of_migrations(self) -> None:
+        """The refusal once more, where migrations ran since it (a data migration, a
+        post_migrate handler may write rows); else the preparation's refusal stands (the
+        emptiness check reads every table: once per import is enough)."""
+        if self.migrated:
+            refuse_non_empty(*self._refusal_args())
 
     def clear_target(self) -> None:
         """Empty the target's tables (a partial import's only); what the backend set aside for
@@ -449,7 +457,8 @@ class Sequencer:
 
     def migrate_target(self) -> None:
         """Migrate the target (its own pending migrations, or the plugins' just activated)."""
-        chores.migrate(self.connection)
+        if chores.migrate(self.connection):
+            self.migrated = True
 
     def restart_numbering(self) -> None:
         """After the last commit: the tables clear emptied number their next rows after their
@@ -526,6 +535,7 @@ class Sequencer:
         """Migrate the target, forwards or backwards, to the dump's migration state."""
         assert self.upgrade is not None
         count = migrate_to(self.connection, self.upgrade.nodes, "schema at the dump's state")
+        self.migrated = self.migrated or count > 0
         log.info("schema at the dump's state: %d migrations", count)
         log.info("import")
 

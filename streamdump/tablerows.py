@@ -9,6 +9,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from . import exactjson
 from .errors import UsageError
 from .reader import MediaFile, StreamReader
 
@@ -45,7 +46,7 @@ def table_rows(stream: BinaryIO, labels: tuple[str, ...] = ()) -> Iterator[bytes
 
 
 def _line(columns: list[str], row: list[Any]) -> bytes:
-    return orjson.dumps(dict(zip(columns, row, strict=True))) + b"\n"
+    return exactjson.dumps(dict(zip(columns, row, strict=True)), newline=True)
 
 
 def media_listing(stream: BinaryIO) -> Iterator[bytes]:

@@ -16,6 +16,7 @@ from typing import IO, Any, Protocol, cast
 import orjson
 import zstandard
 
+from . import exactjson
 from .format import FORMAT_NAME, FORMAT_VERSION, row_digest, stream_digest
 
 _NEWLINE = orjson.OPT_APPEND_NEWLINE
@@ -76,7 +77,7 @@ class StreamWriter:
         self.close()
 
     def _line(self, obj: dict[str, Any]) -> None:
-        self._out.write(orjson.dumps(obj, option=_NEWLINE))
+        self._out.write(exactjson.dumps(obj, newline=True))
 
     def header(self, fields: dict[str, Any]) -> None:
         """Write the header line: format name and version, then `fields` (created, tables...)."""
@@ -91,10 +92,14 @@ class StreamWriter:
     def rows(self, rows: Sequence[Any]) -> int:
         """Write row lines, one JSON array per row; return how many bytes they took.
 
-        The lines are encoded before anything is written: a row orjson refuses (TypeError)
-        leaves the stream as it was.
+        The lines are encoded before anything is written: a row that cannot be (TypeError)
+        leaves the stream as it was. A JSON document's integers beyond 64 bits, which orjson
+        refuses, make their batch take exactjson's way.
         """
-        data = b"".join([orjson.dumps(row, option=_NEWLINE) for row in rows])
+        try:
+            data = b"".join([orjson.dumps(row, option=_NEWLINE) for row in rows])
+        except orjson.JSONEncodeError:
+            data = b"".join([exactjson.dumps(row, newline=True) for row in rows])
         self._digest.update(data)
         self._out.write(data)
         self._count += len(rows)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import io
+import json
 import math
+import re
 import uuid
 from decimal import Decimal
 
@@ -16,6 +19,9 @@ from hypothesis import strategies as st
 from streamdump.backends import backend_for
 from streamdump.codecs import codec_name, decoder, encoder, row_function
 from streamdump.errors import CodecError
+from streamdump.exactjson import has_long_number
+from streamdump.reader import StreamReader
+from streamdump.writer import StreamWriter
 
 FIELDS = {
     "int": models.BigIntegerField(),
@@ -151,6 +157,78 @@ def test_json_document_boxed_so_null_differs_from_sql_null(document):
     assert encoded == [document]  # SQL NULL stays a bare null (rows skip None)
     (back,) = orjson.loads(orjson.dumps([encoded]))
     assert decoder("json", field, backend_for(connections["default"]), prep=False)(back) == document
+
+
+# Integers of any size, as a database's JSON column holds them (issue 11): orjson writes none
+# beyond 64 bits and reads them as floats; the ends of its range, and 19 digits in a row.
+ANY_INTEGER = st.integers() | st.sampled_from(
+    [2**64 - 1, 2**64, -(2**63), -(2**63) - 1, 10**19, -(10**18) - 1, 2**70, -(2**200)]
+)
+documents_with_any_integer = st.recursive(
+    st.none()
+    | st.booleans()
+    | ANY_INTEGER
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet="0123456789abc\"\\é"),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+def typed(value) -> str:
+    """The JSON text of a value: an integer and the float equal to it differ here."""
+    return json.dumps(value)
+
+
+@settings(max_examples=300)
+@given(documents_with_any_integer)
+def test_json_documents_keep_integers_of_any_size_through_the_stream(document):
+    """Encoded from the column's text (as Django writes it), written as a row line, read back
+    by the reader and decoded: the same document, every integer an integer of the same value."""
+    field = models.JSONField(null=True)
+    field.set_attributes_from_name("doc")
+    encoded = encoder("json", field)(json.dumps(document))
+    assert typed(encoded) == typed([document])
+    section = {"model": "app.A", "table": "app_a", "phase": "remainder",
+               "columns": [["id", "int"], ["doc", "json"]]}  # fmt: skip
+    out = io.BytesIO()
+    with StreamWriter(out) as writer:
+        writer.header({"tables": [{**section, "rows": 2}]})
+        writer.section(section)
+        writer.rows([[1, encoded], [2, None]])
+        writer.end()
+        writer.trailer()
+    reader = StreamReader(io.BytesIO(out.getvalue()))
+    rows = [row for s in reader.sections() for _, batch in s.batches() for row in batch]
+    assert rows[1] == [2, None]
+    back = decoder("json", field, backend_for(connections["default"]), prep=False)(rows[0][1])
+    assert typed(back) == typed(document)
+
+
+def _beyond_64_bits(data: bytes) -> bool:
+    """has_long_number's question, answered by regular expressions."""
+    return any(
+        not -(2**63) <= int(number) <= 2**64 - 1
+        for run in re.findall(rb"[-0-9]{20,}", data)
+        for number in re.findall(rb"-?[0-9]+", run)
+    )
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.binary(max_size=6)
+        | st.sampled_from([b"-", b"0", b"9", b"--", b" "])
+        | st.integers().map(lambda n: str(n).encode()),
+        max_size=12,
+    ).map(b"".join)
+)
+def test_long_numbers_are_found_wherever_they_are(data):
+    assert has_long_number(data) == _beyond_64_bits(data)
+    if data.isascii():
+        assert has_long_number(data.decode()) == _beyond_64_bits(data)
 
 
 def test_json_null_document_and_sql_null_stay_distinct():

@@ -23,18 +23,25 @@ from django.db import connections
 from inventory.generate import generate
 from textheavy.generate import generate as textheavy_generate
 
-from streamdump import cpuwatch, database_digests, decodeworker, export, load
+from streamdump import cpuwatch, database_digests, decodeworker, export, files, load
 from streamdump.backends import backend_for
 from streamdump.backends import sqlite as sqlite_backend
 from streamdump.backends.pgcopy import CopyBlock
 from streamdump.conf import get_config
 from streamdump.decodeworker import WorkerDied, worker_pays
-from streamdump.errors import ImportFailed
+from streamdump.errors import FormatError, ImportFailed
+from streamdump.reader import RowParser, Section
 
 from .helpers import MANAGE, digests, example_env, manage, migrated_sqlite
 from .streams import lines_of
 
-pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "target"])
+# Its subject does not depend on Django's version (a forked process, its pipe and its death; the
+# decoding it runs is the loader's, tested in every venv by the codec and value tests): `make
+# compat` leaves it out, it runs in the main venv.
+pytestmark = [
+    pytest.mark.django_db(transaction=True, databases=["default", "target"]),
+    pytest.mark.version_independent,
+]
 
 # A worker for every section, whether or not the machine has a core to spare.
 FORCED = {"decode_worker": "always", "decode_worker_min_rows": 0}
@@ -218,6 +225,42 @@ def test_values_cross_marshalled_as_the_driver_would_bind_them():
     assert (kind, first) == ("values", 41)
     assert sent[0][:2] == ("12.50", b"\x00\xff") and sent[2][:2] == ("-0.000", b"")
     assert _stored(sent) == _stored(values)
+
+
+def test_the_pipes_to_and_from_the_worker_hold_a_batch():
+    """Each way, a batch goes in one write and out in one read (1 MiB pipes, where the
+    system allows): through 64 KiB the importing process sat blocked in every send while the
+    worker's reading thread waited for the GIL between reads."""
+    fcntl = pytest.importorskip("fcntl")
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("no F_GETPIPE_SZ: not Linux")
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < files.PIPE_BYTES:
+        pytest.skip("the system allows smaller pipes")
+    section = Section("app.A", "app_a", "remainder", ["id"], ["int"], None)
+    rows = [[i] for i in range(50_000)]
+    with decodeworker.worker_for(section, lambda rows, first: rows, lambda r, f: r) as worker:
+        for end in (worker._to_worker, worker._from_worker):
+            assert fcntl.fcntl(end.fileno(), fcntl.F_GETPIPE_SZ) >= files.PIPE_BYTES
+        lines = iter([(1, [orjson.dumps(row) for row in rows])])
+        got = [values for _, values in worker.batches(lines)]
+        worker.finish()
+    assert [list(row) for batch in got for row in batch] == rows
+
+
+def test_the_worker_parses_a_joined_batch_as_its_lines_are_parsed():
+    """The worker digests the batch it received in one update: the same digest and rows as
+    parse() of its lines, and a bad row named by the same row and line."""
+    section = Section("app.A", "app_a", "remainder", ["id", "name"], ["int", "str"], None)
+    lines = [orjson.dumps([i, "é" * (i % 7)]) for i in range(1, 500)]
+    by_lines, joined = RowParser(section), RowParser(section)
+    for start in range(0, len(lines), 97):
+        batch = lines[start : start + 97]
+        expected = by_lines.parse(batch, start + 1)
+        assert joined.parse_joined(b"\n".join(batch), start + 1) == expected
+    assert joined.hexdigest() == by_lines.hexdigest()
+    with pytest.raises(FormatError, match="row has 1 values") as error:
+        RowParser(section).parse_joined(b'[1, "a"]\n[2]', 41)
+    assert error.value.row == 42
 
 
 class Tagged(str):
@@ -509,3 +552,25 @@ def test_a_fixture_is_decoded_in_workers_as_a_stream_is(tmp_path):
         forced["inventory.StockMovement"][0]
         == database_digests("default")["inventory.StockMovement"][0]
     )
+
+
+def test_the_worker_gives_free_memory_back_above_its_bound(monkeypatch, tmp_path):
+    """Above TRIM_ABOVE the worker hands its free pages back after a batch (glibc keeps wide
+    rows' freed batches in its heaps otherwise): the same tables, and the trim ran."""
+    assert 0 < decodeworker.resident_bytes() < 1 << 40
+    marks = tmp_path / "trimmed"
+
+    def trim() -> None:  # in the forked worker: what it did goes to a file
+        with open(marks, "a") as out:
+            out.write(".")
+
+    monkeypatch.setattr(decodeworker, "TRIM_ABOVE", 0)
+    monkeypatch.setattr(decodeworker, "trim", trim)
+    textheavy_generate(120, seed=6, using="default")
+    buffer = io.BytesIO()
+    export(buffer, using="default")
+    with watching() as workers:
+        load(io.BytesIO(buffer.getvalue()), using="target", batch_size=16, clear=True,
+             config=config(**FORCED))  # fmt: skip
+    assert database_digests("target") == database_digests("default")
+    assert workers.started and len(marks.read_text()) >= 120 // 16

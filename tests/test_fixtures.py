@@ -388,8 +388,7 @@ def test_a_json_number_ijson_overflowed_on_reads_exactly(tmp_path):
 def test_integers_beyond_64_bits_parsed_exactly(fmt):
     """orjson (3.10+) reads an integer beyond 64 bits as a float: the record holding one is
     parsed by Python's json instead, in a JSON array (among records orjson reads, in one
-    buffer) and in JSON lines. (Importing one is another matter: the spool and the stream's
-    rows go through orjson, which cannot write such an integer.)"""
+    buffer) and in JSON lines."""
     from streamdump.fixtures import iter_fixture
     from streamdump.framing import Framed
 
@@ -409,18 +408,60 @@ def test_integers_beyond_64_bits_parsed_exactly(fmt):
     assert type(read[20]["fields"]["metadata"]["below_i64"]) is int
 
 
-def test_a_bad_value_names_record_model_and_field_and_changes_nothing(tmp_path):
+HUGE = {"n": 2**70, "below": -(2**64) - 1, "ends": [2**64 - 1, 2**64, -(2**63), -(2**63) - 1],
+        "deep": [{"x": [10**40, 1.5, -0.25]}], "digits": "12345678901234567890"}  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_integers_beyond_64_bits_import_as_loaddata_imports_them(tmp_path, fmt):
+    """Issue 11: a JSONField holding integers beyond 64 bits, which dumpdata writes and
+    loaddata reads back exactly, is imported exactly by load() and by convert (then inspected
+    and loaded), the same tables as loaddata's."""
+    generate(30, seed=2, using="default")
+    parts = list(Part.objects.using("default").order_by("pk")[:3])
+    for part in parts[:2]:  # two records: one section's rows go the exact way in a batch
+        Part.objects.using("default").filter(pk=part.pk).update(metadata=HUGE)
+    data = dumpdata(tmp_path, fmt, exclude=REGENERATED)
+    expected = _loaddata(tmp_path / f"fixture.{fmt}")
+    assert Part.objects.using("target").get(pk=parts[0].pk).metadata == HUGE
+    fresh_target()
+    load(io.BytesIO(data), using="target", clear=True)
+    _same_as_loaddata(expected)
+    stored = Part.objects.using("target").get(pk=parts[1].pk).metadata
+    assert json.dumps(stored) == json.dumps(HUGE)  # integers stay integers, not equal floats
+    out = io.BytesIO()
+    convert(io.BytesIO(data), out, get_config())
+    report = inspect_stream(io.BytesIO(out.getvalue()))
+    assert report.intact, report.error
+    fresh_target()
+    load(io.BytesIO(out.getvalue()), using="target", clear=True)
+    _same_as_loaddata(expected)
+
+
+BAD_VALUES = [  # field, value as the fixture's JSON text has it, what the message shows
+    ("created", '"yesterday"', "yesterday"),
+    ("metadata", '{"x": NaN}', "nan"),  # dumpdata writes NaN; orjson would write null
+    ("metadata", '{"x": [1e400, 123456789012345678901234567890]}', "1E+400"),
+    ("name", '"\\ud800 alone"', "surrogate"),  # no JSON text holds it
+]
+
+
+@pytest.mark.parametrize(("field", "text", "shown"), BAD_VALUES)
+def test_a_bad_value_names_record_model_and_field_and_changes_nothing(
+    tmp_path, field, text, shown
+):
     generate(40, seed=1, using="default")
     data = orjson.loads(dumpdata(tmp_path, "json"))
     number, part = next((i, o) for i, o in enumerate(data, 1) if o["model"] == "inventory.part")
-    part["fields"]["created"] = "yesterday"
+    part["fields"][field] = "BAD"
+    fixture = orjson.dumps(data).replace(b'"BAD"', text.encode())
     fresh_target()
     before = database_digests("target")
     with pytest.raises(ImportFailed) as info:
-        load(io.BytesIO(orjson.dumps(data)), using="target", clear=True)
+        load(io.BytesIO(fixture), using="target", clear=True)
     message = str(info.value)
-    assert f"record {number} (inventory.Part), field created" in message, message
-    assert "yesterday" in message
+    assert f"record {number} (inventory.Part), field {field}" in message, message
+    assert shown in message
     assert info.value.target_state == ImportFailed.UNCHANGED
     assert database_digests("target") == before
 
@@ -484,7 +525,7 @@ def test_convert_writes_a_stream_that_imports_the_same(tmp_path):
     assert report.header["fixture"]["records"] == records
     fresh_target()
     load(io.BytesIO(out.getvalue()), using="target", clear=True)
-    assert database_digests("target") == expected
+    _same_as_loaddata(expected)
 
 
 def test_convert_refuses_what_is_not_a_fixture():
@@ -600,3 +641,4 @@ def test_sections_decoded_in_a_worker_process(tmp_path, caplog):
     # StockMovement and Comment refer to users by natural key, Part to its unit.
     assert {"inventory.StockItem", "inventory.StockMovement", "inventory.Part"} <= started
     assert "inventory.Grade" not in started  # its successors come later in the file
+

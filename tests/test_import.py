@@ -11,6 +11,7 @@ import pytest
 import zstandard
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
+from django.core.management import call_command
 from django.db import connections, transaction
 from inventory.generate import generate
 from inventory.models import Comment, Part, Tag
@@ -134,6 +135,34 @@ def test_non_empty_target_is_refused_and_unchanged(dump):
     with fails_with(TargetNotEmpty, match="already holds rows in .*inventory"):
         load(io.BytesIO(dump), using="target")
     assert snapshot() == before
+
+
+def test_the_target_is_looked_at_for_rows_once(dump, monkeypatch):
+    """The refusal of a target holding rows reads every table: once per import, before the
+    first write, where the target's schema was current; once more, inside the transaction, only
+    after migrations this import ran (a data migration may write rows)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from streamdump import chores, startup
+
+    looked = []
+    real = startup.rows_in_the_way
+    monkeypatch.setattr(
+        startup, "rows_in_the_way", lambda *args: looked.append(args) or real(*args)
+    )
+    with CaptureQueriesContext(connections["target"]) as queries:
+        load(io.BytesIO(dump), using="target")
+    assert len(looked) == 1
+    parts = [q["sql"] for q in queries.captured_queries
+             if re.match(r'SELECT 1 AS "a" FROM "inventory_part"', q["sql"])]  # fmt: skip
+    assert len(parts) == 1, parts
+    # As if the target's migrations had run in the import: looked at again after them.
+    call_command("flush", database="target", interactive=False, verbosity=0)
+    migrate = chores.migrate
+    monkeypatch.setattr(chores, "migrate", lambda connection: migrate(connection) or True)
+    looked.clear()
+    load(io.BytesIO(dump), using="target")
+    assert len(looked) == 2
 
 
 def test_clear_empties_the_target_first(dump):

@@ -17,12 +17,13 @@ import orjson
 import pytest
 import zstandard
 
-from streamdump import exitcodes, framing
+from streamdump import exitcodes, fixtures, framing
 from streamdump.errors import FormatError
 from streamdump.fixtures import iter_fixture
+from streamdump.format import row_digest, stream_digest
 from streamdump.framing import DEFAULT_MAX_LINE, Framed, LineTooLong, decompressed, split_lines
 from streamdump.inspection import inspect_stream
-from streamdump.reader import StreamReader
+from streamdump.reader import RowParser, Section, StreamReader
 from streamdump.writer import StreamWriter
 
 from .helpers import example_env, manage, migrated_sqlite
@@ -120,6 +121,59 @@ def test_the_bomb_is_refused_by_loadstream(sqlite_template, tmp_path):
     assert b"the database is unchanged" in result.stderr
 
 
+# --- JSON documents with integers beyond 64 bits ---------------------------------------------
+
+DOCUMENT_SECTION = {**SECTION, "columns": [["id", "int"], ["doc", "json"]]}
+LONG = "123456789012345678901234567890"  # 30 digits: the row is read by the exact parser
+
+
+def plain_stream(lines: list[bytes]) -> bytes:
+    """A stream of one section of JSON documents whose row lines are given as they are, with
+    the counts and digest they make."""
+    digest = row_digest()
+    for line in lines:
+        digest.update(line + b"\n")
+    control = [
+        {"type": "header", "format": "streamdump", "version": 1,
+         "tables": [{**DOCUMENT_SECTION, "rows": len(lines)}]},
+        {"type": "section", **DOCUMENT_SECTION},
+    ]  # fmt: skip
+    end = {"type": "end", "model": "app.A", "rows": len(lines), "digest": digest.hexdigest()}
+    trailer = {"type": "trailer", "sections": 1, "rows": len(lines),
+               "digest": stream_digest([digest.hexdigest()])}  # fmt: skip
+    return b"\n".join([*map(orjson.dumps, control), *lines, orjson.dumps(end),
+                       orjson.dumps(trailer)]) + b"\n"  # fmt: skip
+
+
+def test_integers_beyond_64_bits_read_exactly_in_json_documents_only():
+    rows = [[1, [{"n": int(LONG), "f": 1.5}]], [2, [-(2**63) - 1]], [3, [2**64 - 1]], [4, None],
+            [5, [{"f": 1e300, "g": -9.5e18, "s": LONG, "n": 10**400}]]]  # fmt: skip
+    assert read_all(plain_stream([json.dumps(r).encode() for r in rows])) == rows
+    with_ints = {**SECTION, "columns": [["id", "int"], ["name", "str"]]}  # nothing looked for
+    assert RowParser(Section(**{**with_ints, "columns": ["id", "name"], "codecs": ["int", "str"],
+                                "expected_rows": None})).documents == []  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [(f'{{"n": {LONG}, "x": NaN}}', "NaN is not a JSON value"),
+     (f'[{LONG}, 1e400]', "is infinity when parsed as double"),
+     (f'["\\ud800", {LONG}]', "a lone surrogate"),
+     (f'[{LONG}, "\udcff"]', "invalid JSON row"),  # the byte 0xff: not UTF-8
+     (f'[{LONG}', "invalid JSON row"),
+     ("[" * 5000 + LONG + "]" * 5000, "nested deeper")],  # fmt: skip
+)
+def test_what_orjson_refuses_the_exact_parser_refuses_too(document, message):
+    """A row holding 19 digits in a row is read by the json module, which reads more than
+    orjson: what orjson refuses is still refused there, naming the row and its line."""
+    good = json.dumps([1, [{"n": 2**70}]]).encode()
+    bad = b"[2, [" + document.encode("utf-8", "surrogateescape") + b"]]"
+    with pytest.raises(FormatError) as info:
+        read_all(plain_stream([good, bad]))
+    assert (info.value.section, info.value.row, info.value.line) == ("app.A", 2, 4)
+    assert message in str(info.value)
+
+
 # --- the line limit ----------------------------------------------------------------------------
 
 
@@ -212,6 +266,67 @@ def test_the_array_reader_joins_items_cut_anywhere(step):
     # -9223372036854775809 is not equal to the float orjson would make of it.
     assert _floats(read) == json.loads(text)
     assert all(type(item["fields"]["big"]) is int for item in read[:40])
+
+
+@pytest.mark.parametrize(
+    ("number", "exact_parser"),
+    [(b"9999999999999999999", False), (b"1234567890123456789", False),
+     (b"-9223372036854775808", False), (b"-1234567890123456789", False),
+     (b"18446744073709551615", True), (b"-9223372036854775809", True),
+     (b"0.1234567890123456789", True), (b"1234567890123456789.5", True),
+     (b"1e1234567890123456789", True), (b"1E+1234567890123456789", True)],  # fmt: skip
+)
+def test_only_numbers_orjson_misreads_go_to_the_exact_parser(number, exact_parser):
+    """A run of 19 digits sends an item to the exact parser only where orjson would read it
+    otherwise: beyond 64 bits, or in a float; an unsigned 19-digit integer (a sort key) is read
+    by orjson, exactly. Either way the reader gives what json.loads gives."""
+    item = b'{"model": "app.a", "pk": 1, "fields": {"key": %s, "text": "%s"}}' % (number, number)
+    assert fixtures._long_number(item) is exact_parser
+    if b"e" in number.lower():
+        return  # json.loads makes no finite float of it
+    text = b"[" + b", ".join([item] * 3) + b"]"
+    read = list(iter_fixture(Framed(io.BytesIO(text))))
+    assert _floats(read) == json.loads(text)
+    if b"." not in number:
+        assert all(type(r["fields"]["key"]) is int for r in read)
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch, *names: str) -> dict[str, int]:
+    calls = dict.fromkeys(names, 0)
+    for name in calls:
+        original = getattr(fixtures._ArrayItems, name)
+
+        def counted(self, *args, name=name, original=original):  # type: ignore[no-untyped-def]
+            calls[name] += 1
+            return original(self, *args)
+
+        monkeypatch.setattr(fixtures._ArrayItems, name, counted)
+    return calls
+
+
+def test_a_nineteen_digit_sort_key_keeps_the_fast_path(monkeypatch):
+    """Records holding unsigned 19-digit integers are parsed many at once, never one by one."""
+    items = [{"model": "app.a", "pk": i, "fields": {"sort_key": 9_000_000_000_000_000_000 + i}}
+             for i in range(2000)]  # fmt: skip
+    calls = _count_calls(monkeypatch, "item", "_exact_item")
+    read = list(iter_fixture(Framed(io.BytesIO(json.dumps(items).encode()))))
+    # One by one: only an item cut by the end of what was read (a few per chunk of input).
+    assert read == items and calls["_exact_item"] == 0 and calls["item"] < 20, calls
+
+
+@pytest.mark.parametrize("indent", [None, 4])
+def test_lists_of_objects_and_long_numbers_keep_the_fast_path(monkeypatch, indent):
+    """A JSON field holding a list of objects ("}, {" inside a record) does not make the
+    reader take records one by one; a record with a number orjson misreads is read alone by
+    the exact parser, and the records after it many at once again."""
+    long = {i: -9223372036854775809 - i for i in range(7, 3000, 500)}  # below 64 bits
+    items = [{"model": "app.a", "pk": i, "fields": {"payload": [{"a": i}, {"b": [{"c": 1}]}],
+              "n": long.get(i, i)}} for i in range(3000)]  # fmt: skip
+    text = json.dumps(items, indent=indent).encode()
+    calls = _count_calls(monkeypatch, "item", "_exact_item")
+    read = list(iter_fixture(Framed(io.BytesIO(text))))
+    assert read == items and all(type(r["fields"]["n"]) is int for r in read)
+    assert calls["_exact_item"] == 6 and calls["item"] < 6 + 30, calls
 
 
 def _floats(value):

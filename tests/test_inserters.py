@@ -21,7 +21,9 @@ from streamdump.sequencer import load
 from .servers import VENDORS, migrated_database
 from .test_backends import add_edge_rows, sqlite_precision
 
-pytestmark = pytest.mark.server
+# Its subject does not depend on Django's version (COPY and multi-row INSERT against executemany:
+# the drivers and the servers): `make compat` leaves it out, it runs in the main venv.
+pytestmark = [pytest.mark.server, pytest.mark.version_independent]
 
 FAST = {"postgresql": "CopyInserter", "mysql": "MultiRowInserter", "sqlite": "PortableInserter"}
 

@@ -34,8 +34,9 @@ from .helpers import MANAGE, example_env, manage, migrated_sqlite
 from .streams import lines_of
 
 # Its subject does not depend on Django's version (where and how files are written, signals:
-# the OS and files.py): `make compat` leaves it out, it runs in the main venv.
-pytestmark = pytest.mark.version_independent
+# the OS and files.py): `make compat` leaves it out, it runs in the main venv. Signals land at
+# moments the tests choose: they run alone, in make test's serial pass.
+pytestmark = [pytest.mark.version_independent, pytest.mark.serial]
 
 
 def leftovers(directory) -> list[str]:

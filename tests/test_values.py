@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 
 import orjson
 import pytest
@@ -140,3 +141,61 @@ def test_a_value_django_cannot_convert_is_a_codec_error(codec, field, value):
         decode([1, value])
     assert info.value.column_index == 1
     assert datetime.datetime.fromisoformat(value) if codec == "datetime" else True  # valid text
+
+
+# Integers a JSON document holds beyond 64 bits (issue 11), the ends of orjson's range among
+# them: orjson writes none and reads them as floats. No floats here: PostgreSQL's jsonb keeps
+# numbers as numeric, which Django reads back as an integer where it has no fraction.
+HUGE = {"n": 2**70, "below": -(2**64) - 1, "ends": [2**64 - 1, 2**64, -(2**63), -(2**63) - 1],
+        "deep": [{"x": [10**40, "12345678901234567890"]}]}  # fmt: skip
+
+
+def typed(value) -> str:
+    """A JSON document's text, keys sorted (jsonb orders them its own way): an integer and the
+    float equal to it differ here."""
+    return json.dumps(value, sort_keys=True)
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_json_integers_beyond_64_bits_move_exactly(vendor, tmp_path):
+    """dumpstream then loadstream (decoded in a worker process and in this one), and a
+    dumpdata fixture through loadstream, on each backend: the document as the source held it,
+    every integer an integer, the same tables as the source's (stream) and loaddata's (fixture)."""
+    import dataclasses
+
+    from common.models import Setting
+    from django.core.management import call_command
+    from inventory.generate import generate
+    from inventory.models import Part
+
+    from streamdump.conf import get_config
+    from streamdump.inspection import inspect_stream
+
+    with migrated_database(vendor) as source:
+        generate(40, seed=4, using=source)
+        pks = list(Part.objects.using(source).order_by("pk").values_list("pk", flat=True)[:2])
+        Part.objects.using(source).filter(pk__in=pks).update(metadata=HUGE)
+        expected = database_digests(source)
+        out = io.BytesIO()
+        export(out, using=source)
+        fixture = tmp_path / "fixture.json"
+        call_command("dumpdata", database=source, output=str(fixture), verbosity=0,
+                     exclude=["contenttypes", "auth.permission"])  # fmt: skip
+    stream = out.getvalue()
+    assert inspect_stream(io.BytesIO(stream)).intact
+    worker = dataclasses.replace(get_config(), decode_worker="always", decode_worker_min_rows=0)
+    for config in (get_config(), worker):
+        with migrated_database(vendor) as target:
+            load(io.BytesIO(stream), using=target, migrate=False, config=config)
+            stored = Part.objects.using(target).get(pk=pks[1]).metadata
+            assert typed(stored) == typed(HUGE)
+            assert database_digests(target) == expected
+    with migrated_database(vendor) as target:
+        Setting.objects.using(target).all().delete()  # loaddata fails on the start-up rows
+        call_command("loaddata", str(fixture), database=target, verbosity=0)
+        by_loaddata = database_digests(target)
+    with migrated_database(vendor) as target:
+        load(io.BytesIO(fixture.read_bytes()), using=target, migrate=False)
+        stored = Part.objects.using(target).get(pk=pks[0]).metadata
+        assert typed(stored) == typed(HUGE)
+        assert database_digests(target)["inventory.Part"] == by_loaddata["inventory.Part"]

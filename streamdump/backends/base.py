@@ -83,6 +83,15 @@ class BlockInserter(Inserter, Protocol):
         and row_offset on a bad value. None: these columns are not encoded so."""
         ...
 
+    def line_encoder(
+        self, codecs: list[str], fields: list[models.Field], decoders: list[Fn]
+    ) -> Callable[[list[bytes]], tuple[Any, list[int]]] | None:
+        """A function encoding a batch of the stream's row lines (unparsed) into what insert()
+        takes: (that, or None if it took no line; the positions of the lines it left to
+        block_encoder's function, which then go in after it). It checks every value it takes
+        and stores what that function would. None: never for these columns."""
+        ...
+
 
 def insert_path(inserter: Inserter) -> str:
     """What the summary calls an inserter's path (its `path`, else its class name)."""

@@ -5,7 +5,10 @@ COPY rows go to the server in COPY's text format, one COPY per batch (memory sta
 runs in the caller's transaction). A batch is one block of COPY text written from the stream's
 own values (pgcopy.py: the text the stream holds where PostgreSQL reads it as the value the
 decoder would build, else the decoded value written as psycopg's dumper writes it), made in the
-decode worker for a large section; a table with a custom field that converts its values itself
+decode worker for a large section; in a table whose columns all hold such text, the batch's row
+lines go in COPY's CSV format, rewritten as bytes without being parsed (pgcsv.py), and the lines
+it leaves (another form of a value, a bad one) follow in a second COPY, in text; a table with a
+custom field that converts its values itself
 goes row by row through psycopg's write_row, each value written by psycopg's own dumper, as the
 portable INSERT path would adapt it.
 
@@ -37,6 +40,7 @@ from django.db import IntegrityError
 from ..errors import DanglingReference, StreamdumpError
 from .base import Backend, Inserter, Postponed
 from .pgcopy import CopyBlock, copy_formatter
+from .pgcsv import csv_formatter
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -166,8 +170,9 @@ class PostponedSchema:
 
 class CopyInserter:
     """COPY ... FROM STDIN with psycopg 3's ``Cursor.copy``: a batch formatted from the stream's
-    values (a CopyBlock, pgcopy.py) goes in with one ``Copy.write``; decoded rows (a section
-    whose columns pgcopy does not format) with ``Copy.write_row``."""
+    values or lines (a CopyBlock, pgcopy.py, pgcsv.py) goes in with one ``Copy.write`` per
+    block; decoded rows (a section whose columns pgcopy does not format) with
+    ``Copy.write_row``."""
 
     path = "COPY"
 
@@ -175,6 +180,8 @@ class CopyInserter:
         qn = connection.ops.quote_name
         self.connection = connection
         self.sql = "COPY {} ({}) FROM STDIN".format(qn(table), ", ".join(qn(c) for c in columns))
+        # pgcsv.py's blocks: CSV matches NULL against unquoted values only ("null" stays text).
+        self.csv_sql = self.sql + " WITH (FORMAT csv, NULL 'null')"
 
     def block_encoder(
         self, codecs: list[str], fields: list[Any], decoders: list[Callable[[Any], Any]]
@@ -192,21 +199,37 @@ class CopyInserter:
 
         return encode
 
+    def line_encoder(
+        self, codecs: list[str], fields: list[Any], decoders: list[Callable[[Any], Any]]
+    ) -> Callable[[list[bytes]], tuple[CopyBlock | None, list[int]]] | None:
+        """A function making a batch of the stream's row lines into one CopyBlock in CSV
+        without parsing them (pgcsv.py): (the block, the positions of the lines it left to
+        block_encoder's function); None where these columns never go so."""
+        if os.environ.get("STREAMDUMP_COPY_ROWS", "") not in ("", "0"):
+            return None
+        if os.environ.get("STREAMDUMP_COPY_CSV", "") == "0":  # to compare with the text path
+            return None
+        return csv_formatter(codecs, fields, decoders)
+
     def insert(self, rows: Any) -> int:
-        """Send the batch (a CopyBlock, or decoded rows) in one COPY."""
+        """Send the batch: decoded rows in one COPY, a CopyBlock in one per block."""
         if not rows:
             return 0
         connection = self.connection
         connection.ensure_connection()
         with connection.wrap_database_errors:
             with connection.connection.cursor() as cursor:
-                with cursor.copy(self.sql) as copy:
-                    if isinstance(rows, CopyBlock):
-                        copy.write(rows.data)
-                    else:
+                if not isinstance(rows, CopyBlock):
+                    with cursor.copy(self.sql) as copy:
                         write_row = copy.write_row
                         for row in rows:
                             write_row(row)
+                    return len(rows)
+                block: CopyBlock | None = rows
+                while block is not None:
+                    with cursor.copy(self.csv_sql if block.csv else self.sql) as copy:
+                        copy.write(block.data)
+                    block = block.then
         return len(rows)
 
 
