@@ -117,13 +117,17 @@ def test_export_to_a_full_disk_fails_clearly(filled, tmp_path):
 
 
 def test_export_into_a_closed_pipe_fails_clearly(source):
-    env, _ = source  # large enough not to fit in the pipe's buffer
-    exporter = subprocess.Popen(
-        [sys.executable, str(MANAGE), "dumpstream", "--batch-size", "50"], env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    exporter.stdout.read(10)
-    exporter.stdout.close()
+    # The reader is gone before the first write: an export into a pipe that is still open could
+    # fit whole into the pipe (1 MiB, files.PIPE_BYTES) and end before the reader closes it.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        exporter = subprocess.Popen(
+            [sys.executable, str(MANAGE), "dumpstream", "--batch-size", "50"], env=source[0],
+            stdout=writer, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
     stderr = exporter.stderr.read()
     assert exporter.wait() == 1
     assert b"closed the pipe" in stderr and b"Traceback" not in stderr

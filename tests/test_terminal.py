@@ -3,6 +3,7 @@ summary's style, verbosity, and Ctrl-C (issue 13)."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -18,12 +19,14 @@ import time
 import pytest
 
 from streamdump import exitcodes
+from streamdump.files import PIPE_BYTES
 
 from .helpers import MANAGE, digests, example_env, manage, migrated_sqlite
 
 # Its subject does not depend on Django's version (a pseudo-terminal, the bar, Ctrl-C: the OS
-# and progress.py): `make compat` leaves it out, it runs in the main venv.
-pytestmark = pytest.mark.version_independent
+# and progress.py): `make compat` leaves it out, it runs in the main venv. Ctrl-C lands at
+# moments the tests choose: they run alone, in make test's serial pass.
+pytestmark = [pytest.mark.version_independent, pytest.mark.serial]
 
 RED = "\x1b[31;1m"
 
@@ -153,14 +156,31 @@ def test_ctrl_c_during_an_import_is_one_line_and_exit_130(dump, target, tmp_path
     assert digests(target) == before
 
 
+def full_pipe() -> tuple[int, int]:
+    """A pipe of files.PIPE_BYTES already full, as the exporter's widened pipe is once its reader
+    stops reading: the export blocks on its first write, however small the database."""
+    reader, writer = os.pipe()
+    fcntl.fcntl(writer, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    os.set_blocking(writer, False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(writer, bytes(65536))
+    os.set_blocking(writer, True)
+    return reader, writer
+
+
 def test_ctrl_c_during_an_export_to_a_pipe(source, tmp_path):
     env, _ = source
     events = tmp_path / "events.jsonl"
-    process = subprocess.Popen(
-        [sys.executable, str(MANAGE), "dumpstream", "-v0", "--batch-size", "50",
-         "--events", str(events)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    reader, writer = full_pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, str(MANAGE), "dumpstream", "-v0", "--batch-size", "50",
+             "--events", str(events)],
+            env=env, stdout=writer, stderr=subprocess.PIPE,
+        )  # fmt: skip
+    finally:
+        os.close(writer)
     try:
         wait_for(events, '"event": "section"')  # the pipe is full: nobody reads it
         process.send_signal(signal.SIGINT)
@@ -168,7 +188,7 @@ def test_ctrl_c_during_an_export_to_a_pipe(source, tmp_path):
         assert process.wait(timeout=60) == exitcodes.INTERRUPTED
     finally:
         process.kill()
-        process.stdout.close()
+        os.close(reader)
     stderr = process.stderr.read()
     assert stderr.decode().splitlines() == [
         "CommandError: interrupted; the stream on stdout is incomplete"
