@@ -12,6 +12,11 @@
   (PeakSampler: each process's own high-water mark, ``VmHWM``), and a tool's peak RSS is its
   own plus that of the largest process it forked: the memory both hold at once at worst
   (pages they share after the fork counted twice).
+- Memory held together: the proportional set size (``Pss`` of ``/proc/PID/smaps_rollup``, which
+  counts a page that n processes share as 1/n in each) of the tool and of every process it has
+  forked, summed at one moment, sampled every PSS_EVERY samples; the run's figure is the largest
+  such sum. It counts the interpreter's and Django's pages, which the decode worker shares with
+  the tool since the fork, once; it is a sample, not a kernel high-water mark.
 - Size: bytes of the output file.
 
 Databases: one source per backend, schema and scale, filled by the example project's
@@ -35,6 +40,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example"
@@ -91,6 +97,8 @@ class Result:
     schema: str = "inventory"  # SCHEMAS
     # Per process: the part of rss_kb_each that is its largest forked worker's (decode worker).
     rss_kb_workers: dict[str, int] = field(default_factory=dict)
+    # Per process: the largest sampled PSS of it and its forked workers together (PeakSampler).
+    pss_kb_each: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -123,12 +131,17 @@ class PeakSampler:
     """
 
     SAMPLE = 0.02
+    # smaps_rollup walks the process's page tables: about a millisecond for the tool and its
+    # worker, read every 0.1 s rather than every sample.
+    PSS_EVERY = 5
 
     def __init__(self) -> None:
         self.timers: list[int] = []  # pids of the /usr/bin/time processes, one per tool
         self.tools: dict[int, int] = {}  # time's pid -> the tool's pid
         self.peaks: dict[int, int] = {}  # pid -> largest VmHWM seen (KiB)
         self.workers: dict[int, set[int]] = {}  # the tool's pid -> the pids it forked
+        self.pss: dict[int, int] = {}  # the tool's pid -> largest PSS of its tree at once (KiB)
+        self._samples = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -147,6 +160,8 @@ class PeakSampler:
 
     def sample(self) -> None:
         """Read the process trees once."""
+        with_pss = self._samples % self.PSS_EVERY == 0
+        self._samples += 1
         for timer in self.timers:
             if timer not in self.tools:
                 children = _children(timer)
@@ -156,12 +171,17 @@ class PeakSampler:
             tool = self.tools[timer]
             self._peak(tool)
             seen = self.workers.setdefault(tool, set())
+            alive = [tool]
             pending = _children(tool)
             while pending:
                 pid = pending.pop()
                 seen.add(pid)
+                alive.append(pid)
                 self._peak(pid)
                 pending += _children(pid)
+            if with_pss:
+                held = sum(_pss(pid) for pid in alive)
+                self.pss[tool] = max(self.pss.get(tool, 0), held)
 
     def _peak(self, pid: int) -> None:
         try:
@@ -185,6 +205,18 @@ class PeakSampler:
         return own, worker
 
 
+def _pss(pid: int) -> int:
+    """The proportional set size of a process in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -193,12 +225,18 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float], dict[str, int]]:
-    """Run one process, or a pipeline of them.
+class Measured(NamedTuple):
+    """What run() measured of a process or pipeline; every dict is keyed by Proc.name."""
 
-    Returns (wall seconds, {name: peak RSS in KiB, its forked workers' included}, {name:
-    seconds inside the command}, {name: peak RSS of its largest forked worker, 0 if none}).
-    """
+    wall: float  # seconds
+    rss: dict[str, int]  # peak RSS in KiB, its largest forked worker's added
+    command: dict[str, float]  # seconds inside the command (timed_manage.py)
+    workers: dict[str, int]  # the largest forked worker's peak RSS in KiB, 0 if none
+    pss: dict[str, int]  # the largest sampled PSS of the process and its workers together, KiB
+
+
+def run(procs: list[Proc]) -> Measured:
+    """Run one process, or a pipeline of them, and measure it (Measured)."""
     sampler = PeakSampler()
     with contextlib.ExitStack() as stack:
         logs = [stack.enter_context(open(os.devnull, "wb")) for _ in procs]
@@ -241,13 +279,14 @@ def run(procs: list[Proc]) -> tuple[float, dict[str, int], dict[str, float], dic
                     f"{p.name} ({' '.join(p.argv)}) exited {code}:\n"
                     + err.read().decode(errors="replace")[-3000:]
                 )
-        rss, workers = {}, {}
+        rss, workers, pss = {}, {}, {}
         for p, peak, proc in zip(procs, peaks, running, strict=True):
             peak.seek(0)
             own, worker = sampler.of(proc.pid, int(peak.read().split()[-1]))  # KiB
             rss[p.name], workers[p.name] = own + worker, worker
+            pss[p.name] = sampler.pss.get(sampler.tools.get(proc.pid, -1), 0)
     command = {p.name: float(p.timing.read_text()) for p in procs if p.timing}
-    return wall, rss, command, workers
+    return Measured(wall, rss, command, workers, pss)
 
 
 def _tempfile(mode: str = "w+b"):

@@ -121,16 +121,40 @@ def peak_rss(results, backend=None) -> tuple[float, float]:
     return kb / MB, worker / MB
 
 
+def peak_memory(results, backend=None, tool="streamdump") -> tuple[float, str]:
+    """(MB, what it is) of the most memory a streamdump process held: the largest PSS of a
+    process and its workers together (harness.PeakSampler); for results measured before PSS
+    was, the largest peak RSS with the worker's added, which counts shared pages twice."""
+    measured = [
+        kb
+        for r in results
+        if r["tool"] == tool and (backend is None or r["backend"] == backend)
+        for kb in r.get("pss_kb_each", {}).values()
+        if kb
+    ]
+    if measured:
+        return max(measured) / MB, "PSS, own + worker"
+    peaks = [
+        max(r["rss_kb_each"].values())
+        for r in results
+        if r["tool"] == tool and (backend is None or r["backend"] == backend)
+    ]
+    return max(peaks, default=0) / MB, "peak RSS, own + worker"
+
+
 def rss_text(r: dict) -> str:
     """A result's peak RSS per process in MB, "/" between the ends of a pipe; a process that
-    forked a worker as "total (own + worker)"."""
+    forked a worker as "total (own + worker), PSS together"."""
     workers = r.get("rss_kb_workers", {})
+    pss = r.get("pss_kb_each", {})
     parts = []
     for name, kb in r["rss_kb_each"].items():
         worker = workers.get(name, 0)
         text = f"{kb / MB:.0f}"
         if worker:
             text += f" ({(kb - worker) / MB:.0f} + {worker / MB:.0f})"
+            if pss.get(name):
+                text += f", PSS {pss[name] / MB:.0f}"
         parts.append(text)
     return "/".join(parts)
 
@@ -164,13 +188,16 @@ def targets(results: list[dict]) -> list[tuple[str, str, bool | None, str]]:
             else:
                 rows, ratio = ratios[-1]
                 out.append((b, text, ratio <= 2, f"{ratio:.2f}x at {rows:,} rows"))
+        held, measure = peak_memory(results, b)
         peak, worker = peak_rss(results, b)
         evidence = f"{peak:.0f} MB"
         if worker:
             evidence += f" ({peak - worker:.0f} MB + its decode worker's {worker:.0f} MB)"
+        if measure.startswith("PSS"):
+            evidence = f"{held:.0f} MB held together (PSS); peak RSS {evidence}, shared pages twice"
         out.append(
-            (b, f"peak RSS under {RSS_LIMIT_MB} MB, every scale, workers included",
-             peak < RSS_LIMIT_MB, evidence)
+            (b, f"memory under {RSS_LIMIT_MB} MB, every scale, workers included",
+             held < RSS_LIMIT_MB, evidence)
         )  # fmt: skip
         if b == "postgresql":
             sizes = size_versus_native(results, b)

@@ -2,9 +2,10 @@
 
 The fixture is the dumpdata-json dump of the main benchmark (made unmeasured when its export
 did not run, at every scale: dumpdata keeps its memory flat, loaddata does not). The import is
-checked: every table holds the source's row count. The targets (peak RSS under
-FIXTURE_RSS_LIMIT_MB at any scale, 20x loaddata's speed) are reported in docs/BENCHMARKS.md;
-only the memory bound is asserted, which a busy machine cannot break.
+checked: every table holds the source's row count. The targets (memory under
+FIXTURE_RSS_LIMIT_MB at any scale, as ratios.peak_memory measures it; 20x loaddata's speed) are
+reported in docs/BENCHMARKS.md; only the memory bound is asserted, which a busy machine cannot
+break.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pytest
 
 from .conftest import BACKEND_NAMES, DJANGO_MAX, SCALES, SCHEMA_NAMES, record, results
 from .harness import SCHEMAS, Result, django_proc, run
+from .ratios import peak_memory
 
 FIXTURE_RSS_LIMIT_MB = 200
 TOOL = "loadstream-json"  # streamdump's import of dumpdata's JSON array
@@ -30,7 +32,7 @@ def test_fixture_import(backend, sources, vendor, schema, scale):
     target = backend.fresh_migrated()
     try:
         args = ["loadstream", str(fixture), "--database", "target", "--no-progress"]
-        wall, rss, command, workers = run([django_proc(TOOL, backend, args, target=target)])
+        measured = run([django_proc(TOOL, backend, args, target=target)])
         if scale <= DJANGO_MAX:
             expected = sources.digests(backend, schema, scale)
             counts = {label: v[0] for label, v in backend.digests(target).items()}
@@ -40,8 +42,9 @@ def test_fixture_import(backend, sources, vendor, schema, scale):
             assert backend.count(target, table) == backend.count(source, table)
     finally:
         backend.drop(target)
+    wall, rss, command, workers, pss = measured
     record(Result(vendor, rows, TOOL, "import", wall, command.get(TOOL), max(rss.values()), rss,
-                  schema=schema, rss_kb_workers=workers))  # fmt: skip
+                  schema=schema, rss_kb_workers=workers, pss_kb_each=pss))  # fmt: skip
 
 
 @vendor
@@ -49,5 +52,7 @@ def test_fixture_import_memory_bounded(vendor):
     measured = [r for r in results() if r.backend == vendor and r.tool == TOOL]
     if not measured:
         pytest.skip(f"no fixture import measured on {vendor} in this run")
-    peak = max(r.rss_kb for r in measured) / 1024
-    assert peak < FIXTURE_RSS_LIMIT_MB, f"{vendor}: loadstream of a fixture peaked at {peak:.0f} MB"
+    held, measure = peak_memory([r.as_dict() for r in measured], tool=TOOL)
+    assert held < FIXTURE_RSS_LIMIT_MB, (
+        f"{vendor}: loadstream of a fixture held {held:.0f} MB ({measure})"
+    )

@@ -31,8 +31,8 @@ from .conftest import (
     results,
     skip_large_elsewhere,
 )
-from .harness import IMPORT_OF, SCHEMAS, Result, export_proc, import_proc, pipe_procs, run
-from .ratios import RSS_LIMIT_MB, import_speedups, of_schema, peak_rss_mb
+from .harness import IMPORT_OF, SCHEMAS, Measured, Result, export_proc, import_proc, pipe_procs, run
+from .ratios import RSS_LIMIT_MB, import_speedups, of_schema, peak_memory
 
 EXPORTS = ["streamdump", "native", "dumpdata-json", "dumpdata-jsonl"]
 IMPORTS = ["streamdump", "native", "loaddata-json", "loaddata-jsonl"]
@@ -50,17 +50,17 @@ def _skip_slow_django_tool(tool: str, rows: int) -> None:
         pytest.skip(f"{tool} runs up to {DJANGO_MAX} rows (STREAMDUMP_BENCH_DJANGO_MAX)")
 
 
-def _measure(benchmark, procs) -> tuple[float, dict[str, int], dict[str, float], dict[str, int]]:
-    """Run the processes once under pytest-benchmark: (its wall time, peak RSS with forked
-    workers, command times, the workers' part of the peak RSS)."""
+def _measure(benchmark, procs) -> Measured:
+    """Run the processes once under pytest-benchmark: run()'s measures, with pytest-benchmark's
+    wall time."""
     benchmark.extra_info["tools"] = [p.name for p in procs]
-    _, rss, command, workers = benchmark.pedantic(run, args=(procs,), rounds=1, iterations=1)
+    measured = benchmark.pedantic(run, args=(procs,), rounds=1, iterations=1)
     if benchmark.stats is None:
         pytest.fail(
             "the benchmarks are timed by pytest-benchmark: run them without --benchmark-disable"
         )
     # The number pytest-benchmark's table prints (min of the single round), not run()'s own clock.
-    return benchmark.stats.stats.min, rss, command, workers
+    return measured._replace(wall=benchmark.stats.stats.min)
 
 
 def _keep(benchmark, result: Result) -> None:
@@ -89,11 +89,12 @@ def test_export(benchmark, backend, sources, vendor, schema, tool, scale):
     name, rows = sources.source(backend, schema, scale)
     out = sources.dump_path(backend, schema, scale, tool)
     out.unlink(missing_ok=True)
-    wall, rss, command, workers = _measure(benchmark, [export_proc(tool, backend, name, out)])
+    wall, rss, command, workers, pss = _measure(benchmark, [export_proc(tool, backend, name, out)])
     sources.dumps[(vendor, schema, scale, tool)] = out
     seconds = command.get(tool)
     _keep(benchmark, Result(vendor, rows, tool, "export", wall, seconds, max(rss.values()), rss,
-                            out.stat().st_size, schema, rss_kb_workers=workers))  # fmt: skip
+                            out.stat().st_size, schema, rss_kb_workers=workers,
+                            pss_kb_each=pss))  # fmt: skip
 
 
 @scale
@@ -109,7 +110,7 @@ def test_import(benchmark, backend, sources, vendor, schema, tool, scale):
     # The native restore creates its own schema; the others import into a migrated database.
     target = backend.fresh_empty() if tool == "native" else backend.fresh_migrated()
     try:
-        wall, rss, command, workers = _measure(
+        wall, rss, command, workers, pss = _measure(
             benchmark, [import_proc(tool, backend, dump, target)]
         )
         if tool == "streamdump":
@@ -121,7 +122,7 @@ def test_import(benchmark, backend, sources, vendor, schema, tool, scale):
         backend.drop(target)
     _keep(benchmark, Result(vendor, rows, tool, "import", wall, command.get(tool),
                             max(rss.values()), rss, schema=schema,
-                            rss_kb_workers=workers))  # fmt: skip
+                            rss_kb_workers=workers, pss_kb_each=pss))  # fmt: skip
 
 
 @scale
@@ -134,12 +135,12 @@ def test_pipe(benchmark, backend, sources, vendor, schema, scale):
     source, rows = sources.source(backend, schema, scale)
     target = backend.fresh_migrated()
     try:
-        wall, rss, _, workers = _measure(benchmark, pipe_procs(backend, source, target))
+        wall, rss, _, workers, pss = _measure(benchmark, pipe_procs(backend, source, target))
         _whole(backend, sources, schema, scale, source, target)
     finally:
         backend.drop(target)
     _keep(benchmark, Result(vendor, rows, "streamdump", "pipe", wall, None, max(rss.values()), rss,
-                            schema=schema, rss_kb_workers=workers))  # fmt: skip
+                            schema=schema, rss_kb_workers=workers, pss_kb_each=pss))  # fmt: skip
 
 
 # --- gates (run after the measurements above, in definition order) ----------------------------
@@ -165,5 +166,5 @@ def test_peak_rss_bounded(vendor):
     measured = [r.as_dict() for r in results() if r.backend == vendor]
     if not measured:
         pytest.skip(f"nothing measured on {vendor} in this run")
-    peak = peak_rss_mb(measured)
-    assert peak < RSS_LIMIT_MB, f"{vendor}: a streamdump process peaked at {peak:.0f} MB"
+    held, measure = peak_memory(measured)
+    assert held < RSS_LIMIT_MB, f"{vendor}: a streamdump process held {held:.0f} MB ({measure})"

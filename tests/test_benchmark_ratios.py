@@ -108,6 +108,27 @@ def test_a_forked_worker_counts_in_the_peak_rss_and_the_target():
     assert "| 130 MB (70 MB + its decode worker's 60 MB) |" in text
 
 
+def test_the_memory_target_takes_what_process_and_worker_held_together():
+    """Where PSS was measured, it is the target's measure: the peak RSS of the two counts the
+    pages they share since the fork twice."""
+    result = {
+        **_result("sqlite", 100, "streamdump", "import", wall=1.0),
+        "rss_kb_each": {"streamdump": 160 * 1024},
+        "rss_kb_workers": {"streamdump": 70 * 1024},
+        "pss_kb_each": {"streamdump": 120 * 1024},
+    }
+    assert ratios.rss_text(result) == "160 (90 + 70), PSS 120"
+    assert ratios.peak_memory([result], "sqlite") == (120, "PSS, own + worker")
+    (memory,) = [t for t in ratios.targets([result]) if t[1].startswith("memory")]
+    assert memory[2] is True
+    assert memory[3].startswith("120 MB held together (PSS); peak RSS 160 MB (90 MB")
+    over = {**result, "pss_kb_each": {"streamdump": 151 * 1024}}
+    assert [t[2] for t in ratios.targets([over]) if t[1].startswith("memory")] == [False]
+    fixture = {**result, "tool": "loadstream-json"}
+    assert ratios.peak_memory([fixture], "sqlite", tool="loadstream-json")[0] == 120
+    assert ratios.peak_memory([fixture], "sqlite")[0] == 0  # not streamdump's own import
+
+
 # Child: touches 64 MiB, then exits; the parent, small, waits for it (as the import reaps its
 # decode worker, so that /usr/bin/time's ru_maxrss is the larger of the two, not their sum).
 _FORKING = """
@@ -129,8 +150,10 @@ def test_the_harness_adds_a_forked_workers_peak_rss(tmp_path):
 
     if not shutil.which(TIME):
         pytest.skip(f"{TIME} (GNU time) is missing")
-    _, rss, _, workers = run([Proc("tool", [sys.executable, "-c", _FORKING])])
+    _, rss, _, workers, pss = run([Proc("tool", [sys.executable, "-c", _FORKING])])
     own = rss["tool"] - workers["tool"]
     assert workers["tool"] >= 64 * 1024
     assert own < 48 * 1024  # the parent's own peak, not the child's
     assert rss["tool"] >= 64 * 1024 + own
+    # Sampled while the child held its block: both processes together, shared pages once.
+    assert 64 * 1024 <= pss["tool"] <= rss["tool"]
