@@ -12,6 +12,7 @@ insert with the portable executemany path, to compare the two. ``STREAMDUMP_MYSQ
 
 from __future__ import annotations
 
+import importlib
 import os
 import weakref
 from typing import TYPE_CHECKING
@@ -27,18 +28,28 @@ from .base import (
     constrained_keys,
     insert_path,
 )  # fmt: skip
-from .mysql import MySQLBackend
-from .postgresql import PostgreSQLBackend
-from .sqlite import SQLiteBackend
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
-_BY_VENDOR: dict[str, type[Backend]] = {
-    "sqlite": SQLiteBackend,
-    "postgresql": PostgreSQLBackend,
-    "mysql": MySQLBackend,  # MariaDB too: Django's vendor name for both
+# A vendor's module is imported when a connection of that vendor first needs it: the PostgreSQL
+# one imports psycopg, which a SQLite import or export would load for nothing (about a tenth of
+# every process's start-up).
+_BY_VENDOR: dict[str, tuple[str, str]] = {
+    "sqlite": ("sqlite", "SQLiteBackend"),
+    "postgresql": ("postgresql", "PostgreSQLBackend"),
+    "mysql": ("mysql", "MySQLBackend"),  # MariaDB too: Django's vendor name for both
 }
+
+
+def backend_class(vendor: str) -> type[Backend]:
+    """The Backend subclass of a Django vendor name (the portable Backend for any other)."""
+    where = _BY_VENDOR.get(vendor)
+    if where is None:
+        return Backend
+    module, name = where
+    backend: type[Backend] = getattr(importlib.import_module(f".{module}", __name__), name)
+    return backend
 # One backend per connection object, so what a backend learns (a server limit) is asked once.
 _CHOSEN: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Backend] = weakref.WeakKeyDictionary()
 
@@ -47,7 +58,7 @@ def backend_for(connection: BaseDatabaseWrapper) -> Backend:
     """The backend of this connection's vendor (the portable one for any other vendor)."""
     backend = _CHOSEN.get(connection)
     if backend is None:
-        backend = _BY_VENDOR.get(connection.vendor, Backend)(connection)
+        backend = backend_class(connection.vendor)(connection)
         _CHOSEN[connection] = backend
     return backend
 
@@ -78,5 +89,6 @@ def get_inserter(
 
 __all__ = [
     "Backend", "BlockInserter", "Inserter", "PortableInserter", "Postponed", "StreamingInserter",
-    "backend_for", "check_references", "constrained_keys", "get_inserter", "insert_path",
+    "backend_class", "backend_for", "check_references", "constrained_keys", "get_inserter",
+    "insert_path",
 ]  # fmt: skip
