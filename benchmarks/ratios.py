@@ -109,12 +109,16 @@ def peak_rss_mb(results, backend=None) -> float:
     return peak_rss(results, backend)[0]
 
 
-def peak_rss(results, backend=None) -> tuple[float, float]:
-    """(MB, of which the forked worker's MB) of the largest peak RSS of a streamdump process."""
+def _of_tool(results, backend, tool) -> list[dict]:
+    """The results of one tool, on one backend (None: every one)."""
+    return [r for r in results if r["tool"] == tool and backend in (None, r["backend"])]
+
+
+def peak_rss(results, backend=None, tool="streamdump") -> tuple[float, float]:
+    """(MB, of which the forked worker's MB) of the largest peak RSS of a process of `tool`."""
     peaks = [
         (kb, r.get("rss_kb_workers", {}).get(name, 0))
-        for r in results
-        if r["tool"] == "streamdump" and (backend is None or r["backend"] == backend)
+        for r in _of_tool(results, backend, tool)
         for name, kb in r["rss_kb_each"].items()
     ]
     kb, worker = max(peaks, default=(0, 0))
@@ -126,20 +130,11 @@ def peak_memory(results, backend=None, tool="streamdump") -> tuple[float, str]:
     process and its workers together (harness.PeakSampler); for results measured before PSS
     was, the largest peak RSS with the worker's added, which counts shared pages twice."""
     measured = [
-        kb
-        for r in results
-        if r["tool"] == tool and (backend is None or r["backend"] == backend)
-        for kb in r.get("pss_kb_each", {}).values()
-        if kb
+        kb for r in _of_tool(results, backend, tool) for kb in r.get("pss_kb_each", {}).values()
     ]
-    if measured:
+    if any(measured):
         return max(measured) / MB, "PSS, own + worker"
-    peaks = [
-        max(r["rss_kb_each"].values())
-        for r in results
-        if r["tool"] == tool and (backend is None or r["backend"] == backend)
-    ]
-    return max(peaks, default=0) / MB, "peak RSS, own + worker"
+    return peak_rss(results, backend, tool)[0], "peak RSS, own + worker"
 
 
 def rss_text(r: dict) -> str:

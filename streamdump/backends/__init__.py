@@ -50,6 +50,8 @@ def backend_class(vendor: str) -> type[Backend]:
     module, name = where
     backend: type[Backend] = getattr(importlib.import_module(f".{module}", __name__), name)
     return backend
+
+
 # One backend per connection object, so what a backend learns (a server limit) is asked once.
 _CHOSEN: weakref.WeakKeyDictionary[BaseDatabaseWrapper, Backend] = weakref.WeakKeyDictionary()
 
