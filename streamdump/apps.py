@@ -4,6 +4,7 @@ from typing import Any
 
 from django.apps import AppConfig, apps
 
+from . import cpuwatch
 from .interrupts import COMMANDS, quiet_start, starting_command
 
 
@@ -14,10 +15,12 @@ class StreamdumpConfig(AppConfig):
     def __init__(self, app_name: str, app_module: Any) -> None:
         """Made at the start of Django's set-up: from here, in `manage.py dumpstream` or
         `loadstream`, Ctrl-C before the command runs is one line, not a traceback
-        (interrupts.py)."""
+        (interrupts.py); in `loadstream`, the CPUs are watched from here (cpuwatch.py)."""
         command = starting_command()
         if command is not None:
             quiet_start(COMMANDS[command])
+        if command == "loadstream":  # a fixture's first-pass helper is decided on soon after
+            cpuwatch.watch_from_start()
         super().__init__(app_name, app_module)
 
     def ready(self) -> None:

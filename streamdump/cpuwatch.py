@@ -20,6 +20,9 @@ import time
 
 SPARE = 1.5  # cores: this process's one, and half of one for the worker at least
 MIN_WINDOW = 0.2  # seconds: a shorter look (the clock ticks every 10 ms) keeps the last verdict
+# The shortest look since the process started that a first decision trusts: /proc/stat and
+# times() count in 10 ms ticks, so over 2 cores and 0.1 s the error is at most 0.3 cores.
+FIRST_LOOK = 0.1
 
 
 def cpus() -> set[int]:
@@ -59,12 +62,14 @@ class CpuWatch:
         self._last = self._sample()
         self.verdict = True
         self.free = float(len(self.cpus))  # cores to spare in the last window, for the log
+        self.looks = 0  # windows long enough to count (or load averages read) so far
 
     def _sample(self) -> tuple[float, float | None, float]:
         return time.monotonic(), _idle_seconds(self.cpus), _own_seconds()
 
-    def spare(self) -> bool:
-        """Whether at least SPARE cores were idle or ours, on average, since the last look."""
+    def spare(self, min_window: float = MIN_WINDOW) -> bool:
+        """Whether at least SPARE cores were idle or ours, on average, since the last look (a
+        look shorter than `min_window` keeps the last verdict)."""
         now = self._sample()
         wall, idle, own = (a - b if a is not None and b is not None else None
                            for a, b in zip(now, self._last, strict=True))  # fmt: skip
@@ -74,13 +79,36 @@ class CpuWatch:
             except (OSError, AttributeError):
                 return True
             self.free = len(self.cpus) - load + 1  # the load counts this process
-        elif wall is not None and wall >= MIN_WINDOW:
+        elif wall is not None and wall >= min_window:
             self.free = (idle + (own or 0.0)) / wall
             self._last = now
         else:
             return self.verdict
+        self.looks += 1
         self.verdict = self.free >= SPARE
         return self.verdict
+
+
+_since_start: CpuWatch | None = None
+
+
+def watch_from_start() -> None:
+    """Start watching now, early in a command's process (at Django's set-up), so that a decision
+    taken a moment after the command starts looks at its whole life, not at a minute's load."""
+    global _since_start
+    _since_start = CpuWatch()
+
+
+def core_to_spare() -> bool:
+    """Whether a second process would have a core to itself now: the CPU time spared since
+    watch_from_start() where that was at least FIRST_LOOK ago, else the one-minute load average
+    (which lags: right after another job's minute on one core it still counts that job)."""
+    watch = _since_start
+    if watch is not None:
+        verdict = watch.spare(FIRST_LOOK)
+        if watch.looks:
+            return verdict
+    return load_leaves_a_core()
 
 
 def load_leaves_a_core() -> bool:

@@ -12,7 +12,7 @@ Models go to the side that had less work since the helper started (estimated fro
 columns; this process also parses every record, the helper unmarshals its own); regenerated
 models (content types, permissions) and models not installed stay here. The helper is forked,
 as the decode worker is, only where it can pay and be safe (helper_pays: two CPUs, fork, one
-thread, a core to spare by the load average), and only after
+thread, a core spare since the command started), and only after
 HELPER_AFTER records: a small fixture is read as before.
 
 Errors keep their order: the first bad record in file order is the one reported, whichever
@@ -22,6 +22,7 @@ process found it. The helper dies with this process; if it dies, the import fail
 from __future__ import annotations
 
 import contextlib
+import logging
 import marshal
 import multiprocessing
 import os
@@ -31,12 +32,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .conf import Config
-from .cpuwatch import load_leaves_a_core
+from .cpuwatch import core_to_spare
 from .decodeworker import _settle, start, stop, worker_pays
 from .errors import FormatError, StreamdumpError
 from .files import widen_pipe_fd
 from .fixturerows import KeySet, RecordRows
 from .fixturespool import ChunkSpool
+
+log = logging.getLogger("streamdump")
 
 HELPER_AFTER = 2000  # records read before the helper is forked (a small fixture: none)
 # Records per message to the helper, at most; a message also goes once this much more input
@@ -57,12 +60,16 @@ Found = tuple[dict[str, set[str]], dict[str, dict[str, KeySet]]]
 
 def helper_pays(config: Config) -> bool:
     """Whether a first-pass helper is forked: where a decode worker may be (two CPUs, fork, no
-    other thread, DECODE_WORKER on), and the load average leaves a core to spare (as the decode
-    worker is off where none was spare: it would only compete), unless DECODE_WORKER is
-    "always"."""
+    other thread, DECODE_WORKER on), and a core was spare since the command started (or, in a
+    process that did not watch from its start, by the load average): as the decode worker is
+    off where none was spare, since it would only compete. DECODE_WORKER "always" forks it
+    regardless."""
     if not worker_pays(None, config.decode_worker_min_rows if config.decode_worker else None):
         return False
-    return config.decode_worker == "always" or load_leaves_a_core()
+    if config.decode_worker == "always" or core_to_spare():
+        return True
+    log.info("the fixture is read in one process: its CPUs had no core to spare for a helper")
+    return False
 
 
 def merged_natural(by_label: dict[Any, RecordRows | None]) -> Found:

@@ -183,6 +183,25 @@ def test_cpu_watch_counts_idle_cores_and_its_own_time(monkeypatch):
     assert watch.spare()
 
 
+def test_a_first_decision_looks_at_the_command_s_life_not_the_load_average(monkeypatch):
+    """cpuwatch.core_to_spare: the CPUs watched since the command started (watch_from_start)
+    decide once FIRST_LOOK passed; before that, or unwatched, the load average does."""
+    clock = Clock(monkeypatch)
+    monkeypatch.setattr(cpuwatch, "cpus", lambda: {0, 1})
+    monkeypatch.setattr(cpuwatch, "_since_start", None)
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (2.6, 1.0, 1.0))  # a job just ended
+    assert not cpuwatch.core_to_spare()  # unwatched: the lagging average says no
+    cpuwatch.watch_from_start()
+    clock.run(wall=0.05, idle=0.05, own=0.05)
+    assert not cpuwatch.core_to_spare()  # too short a look: still the average
+    clock.run(wall=0.1, idle=0.1, own=0.1)  # 0.15 s: the other core idle throughout
+    assert cpuwatch.core_to_spare()
+    monkeypatch.setattr(cpuwatch.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
+    cpuwatch.watch_from_start()
+    clock.run(wall=0.2, idle=0.02, own=0.2)  # another job on the other core, the average low
+    assert not cpuwatch.core_to_spare()
+
+
 def test_cpu_watch_without_proc_stat_reads_the_load_average(monkeypatch):
     monkeypatch.setattr(cpuwatch, "_idle_seconds", lambda cpus: None)
     watch = cpuwatch.CpuWatch()
