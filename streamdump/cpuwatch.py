@@ -49,6 +49,15 @@ def _idle_seconds(cpus: set[int]) -> float | None:
         return None
 
 
+def _free_by_load(cpus: set[int]) -> float | None:
+    """Cores of `cpus` the one-minute load average leaves to spare, or None where unknown."""
+    try:
+        load = os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+    return len(cpus) - load + 1  # the load counts this process
+
+
 def _own_seconds() -> float:
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
@@ -74,11 +83,10 @@ class CpuWatch:
         wall, idle, own = (a - b if a is not None and b is not None else None
                            for a, b in zip(now, self._last, strict=True))  # fmt: skip
         if idle is None:
-            try:
-                load = os.getloadavg()[0]
-            except (OSError, AttributeError):
+            free = _free_by_load(self.cpus)
+            if free is None:
                 return True
-            self.free = len(self.cpus) - load + 1  # the load counts this process
+            self.free = free
         elif wall is not None and wall >= min_window:
             self.free = (idle + (own or 0.0)) / wall
             self._last = now
@@ -114,8 +122,5 @@ def core_to_spare() -> bool:
 def load_leaves_a_core() -> bool:
     """Whether the one-minute load average leaves SPARE cores of this process's CPUs to it and
     a helper (for a decision taken before any window was watched; True where it is unknown)."""
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return True
-    return len(cpus()) - load + 1 >= SPARE  # the load counts this process
+    free = _free_by_load(cpus())
+    return free is None or free >= SPARE
